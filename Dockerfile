@@ -1,0 +1,13 @@
+# The production path: the NGC Triton image plus the Python packages our Python-backend models import.
+# `make serve-docker` builds it and runs it with the same repositories, ports and flags as `make serve`
+# (see server/docker.py). ONNX models use the image's native C++ onnxruntime backend.
+ARG TRITON_IMAGE=nvcr.io/nvidia/tritonserver:24.10-py3
+FROM ${TRITON_IMAGE}
+
+# Keep in step with the `models` extra of pyproject.toml (tests/unit/test_docker.py checks it).
+RUN python3 -m pip install --no-cache-dir \
+        "numpy==1.26.4"
+
+# Repositories are mounted read-only at run time, not baked in: `make export` produces the models.
+WORKDIR /workspace
+EXPOSE 8000 8001 8002

@@ -1,0 +1,110 @@
+"""Export parity, graph checks and the up-to-date logic."""
+
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from export import GraphError, ParityError
+from export.config import ServingOptions
+from export.graph import check_graph, tensor_specs
+from export.pipeline import export_model, fingerprint, up_to_date
+from export.registry import MODELS
+from export.verify import check_parity
+from server.settings import PROJECT_ROOT
+
+
+def _identity_graph(input_name="FEATURES", output_name="PREDICTION", batch="batch"):
+    graph = helper.make_graph(
+        [helper.make_node("Identity", [input_name], [output_name])],
+        "g",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [batch, 3])],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, [batch, 3])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_parity_returns_max_error_when_outputs_agree():
+    expected = {"PREDICTION": np.array([[1.0], [2.0]])}
+    actual = {"PREDICTION": np.array([[1.0], [2.00001]], dtype=np.float32)}
+    assert check_parity("m", actual, expected, 1e-4, "scikit-learn")["PREDICTION"] == pytest.approx(1e-5, rel=0.1)
+
+
+def test_parity_raises_naming_output_row_and_tolerance_when_outputs_differ():
+    expected = {"PREDICTION": np.array([[1.0], [2.0], [3.0]])}
+    actual = {"PREDICTION": np.array([[1.0], [2.0], [3.5]])}
+    with pytest.raises(ParityError, match=r"m: output 'PREDICTION' differs from scikit-learn by 0.5 \(max abs, row 2\); the tolerance is 0.0001"):
+        check_parity("m", actual, expected, 1e-4, "scikit-learn")
+
+
+def test_parity_raises_when_output_is_nan():
+    with pytest.raises(ParityError, match="differs"):
+        check_parity("m", {"P": np.array([[np.nan]])}, {"P": np.array([[1.0]])}, 1e-4, "PyTorch")
+
+
+@pytest.mark.parametrize(
+    ("actual", "message"),
+    [({"OTHER": np.zeros((2, 1))}, "has no output 'PREDICTION'"), ({"PREDICTION": np.zeros((2,))}, "has shape")],
+)
+def test_parity_raises_when_output_is_missing_or_misshapen(actual, message):
+    with pytest.raises(ParityError, match=message):
+        check_parity("m", actual, {"PREDICTION": np.zeros((2, 1))}, 1e-4, "PyTorch")
+
+
+def test_check_graph_refuses_tensor_without_a_name():
+    with pytest.raises(GraphError, match="graph tensor '308' has no meaningful name"):
+        check_graph(_identity_graph(output_name="308"), "m")
+
+
+def test_check_graph_refuses_invalid_graph():
+    model = _identity_graph()
+    model.graph.node[0].input[0] = "NOT_THERE"
+    with pytest.raises(GraphError, match="m: the ONNX graph is invalid"):
+        check_graph(model, "m")
+
+
+def test_tensor_specs_refuse_fixed_batch_axis_for_batched_model():
+    with pytest.raises(GraphError, match="needs a dynamic first axis"):
+        tensor_specs(_identity_graph(batch=4).graph.input, batched=True, model_name="m")
+
+
+def test_tensor_specs_drop_batch_axis_when_batched():
+    (spec,) = tensor_specs(_identity_graph().graph.input, batched=True, model_name="m")
+    assert (spec.name, spec.data_type, spec.dims) == ("FEATURES", "TYPE_FP32", (3,))
+
+
+@pytest.mark.parametrize(
+    "options", [dict(max_batch_size=-1), dict(instance_count=0), dict(max_queue_delay_us=5_000_000)]
+)
+def test_serving_options_raise_when_value_is_out_of_range(options):
+    with pytest.raises(ValueError):
+        ServingOptions(**options)
+
+
+def test_diabetes_export_is_verified_and_skipped_when_up_to_date(tmp_path):
+    spec = MODELS["diabetes_regressor"]
+    current = fingerprint()
+    record, config_changed = export_model(spec, tmp_path, current)
+    assert config_changed and (tmp_path / "diabetes_regressor" / "config.pbtxt").is_file()
+    assert record.parity_max_abs_error["PREDICTION"] <= 1e-4
+    assert record.metric >= 0.60  # held-out R²
+    onnx.checker.check_model(onnx.load(tmp_path / "diabetes_regressor" / "1" / "model.onnx"))
+    assert up_to_date(spec, tmp_path, current) == record
+    assert up_to_date(spec, tmp_path, "another-fingerprint") is None
+
+
+@pytest.mark.slow
+def test_cancer_export_reaches_accuracy_with_parity(tmp_path):
+    record, _ = export_model(MODELS["cancer_classifier"], tmp_path, fingerprint())
+    assert record.parity_max_abs_error["PROBABILITY"] <= 1e-5
+    assert record.metric >= 0.95  # held-out accuracy on the last 100 rows
+
+
+def test_export_cli_refuses_unknown_model_and_names_choices():
+    done = subprocess.run([sys.executable, "-m", "export", "--model", "bert"], capture_output=True, text=True,
+                          cwd=PROJECT_ROOT, timeout=120)
+    assert done.returncode == 2
+    assert "invalid choice: 'bert'" in done.stderr and "diabetes_regressor" in done.stderr
