@@ -15,7 +15,7 @@ from pathlib import Path
 from client.health import ServerNotReady, wait_until_ready
 from server import docker, embedded
 from server.command import EXIT_TIMEOUT_S
-from server.settings import ADMIN_HEADER, MODEL_CONTROL_MODES, ServerSettings, SettingsError
+from server.settings import ADMIN_HEADER, GRPC_ADMIN_HEADER, MODEL_CONTROL_MODES, ServerSettings, SettingsError
 
 READY_TIMEOUT_S = 120  # loading every model on 2 shared cores; a load error exits sooner
 
@@ -92,7 +92,8 @@ def serve_embedded(settings: ServerSettings, dry_run: bool) -> int:
         return 2
     if settings.admin_key_generated:
         print(f"TRITON_ADMIN_KEY was unset; generated one for this run: {settings.admin_key}\n"
-              f"  admin APIs need the header '{ADMIN_HEADER}: <key>'; export TRITON_ADMIN_KEY to choose your own.")
+              f"  admin APIs need the header '{ADMIN_HEADER}: <key>' ('{GRPC_ADMIN_HEADER}' on gRPC); "
+              "export TRITON_ADMIN_KEY to choose your own.")
     process = embedded.start(settings)
     # tritonserver runs in its own session (see embedded.start): we pass on exactly one signal.
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -131,7 +132,8 @@ def print_banner(settings: ServerSettings, pid: int) -> None:
         f"  gRPC     {settings.grpc_url}\n"
         f"  metrics  {settings.metrics_url}\n"
         f"  models   {', '.join(models) or '(none)'}\n"
-        f"  control  {settings.model_control}; admin APIs need header '{ADMIN_HEADER}'\n",
+        f"  control  {settings.model_control}; admin APIs need header '{ADMIN_HEADER}' "
+        f"(gRPC: '{GRPC_ADMIN_HEADER}')\n",
         flush=True,
     )
 

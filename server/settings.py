@@ -16,6 +16,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REPOSITORIES = (PROJECT_ROOT / "model_repository", PROJECT_ROOT / "ensembles")
 
 ADMIN_HEADER = "triton-admin-key"  # lower case: gRPC metadata keys must be
+# Triton prefixes the key for gRPC: clients send this metadata key there (HTTP takes ADMIN_HEADER).
+GRPC_ADMIN_HEADER = f"triton-grpc-protocol-{ADMIN_HEADER}"
 # APIs that change or reveal the server's internals; inference, health, metadata and statistics stay open.
 RESTRICTED_APIS = ("model-repository", "model-config", "shared-memory", "logging", "trace")
 MODEL_CONTROL_MODES = ("none", "explicit")

@@ -1,0 +1,170 @@
+"""A real tritonserver for the integration tests, started exactly as `make serve` starts it.
+
+The session fixture runs ``python -m server`` on free loopback ports with a known admin key, serving
+``model_repository/``, ``ensembles/`` and a test-only repository (the ``lookup`` asset), waits with a
+deadline, and stops it with SIGINT at the end. When a test failed, the server log is printed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from client.health import ServerNotReady, wait_until_ready
+from export.__main__ import main as export_main
+from server.settings import ADMIN_HEADER, DEFAULT_REPOSITORIES, GRPC_ADMIN_HEADER, PROJECT_ROOT, ServerSettings
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ADMIN_KEY = "integration-tests-admin-key"
+READY_TIMEOUT_S = 120
+LOOKUP_TABLE = np.arange(10, dtype=np.float32) * 1.5
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the kernel just handed out on loopback (closed again, so a server can bind them)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@dataclasses.dataclass
+class LaunchedServer:
+    settings: ServerSettings
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout_s: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def launch(log_path: Path, repositories: list[Path], **env_overrides: str) -> LaunchedServer:
+    """Runs ``python -m server`` (the launcher `make serve` uses) without waiting for readiness."""
+    http, grpc, metrics = free_ports(3)
+    env = {**os.environ, "HTTP_PORT": str(http), "GRPC_PORT": str(grpc), "METRICS_PORT": str(metrics),
+           "TRITON_ADMIN_KEY": ADMIN_KEY, **env_overrides}
+    env.pop("HOST", None)
+    args = [sys.executable, "-m", "server"]
+    for repository in repositories:
+        args += ["--model-repository", str(repository)]
+    log = log_path.open("w")
+    process = subprocess.Popen(args, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    settings = ServerSettings(admin_key=ADMIN_KEY, http_port=http, grpc_port=grpc, metrics_port=metrics,
+                              repositories=tuple(repositories))
+    return LaunchedServer(settings, process, log_path)
+
+
+def write_lookup_model(path: Path) -> None:
+    from onnx import TensorProto, helper, save  # noqa: PLC0415
+
+    table = helper.make_tensor("table", TensorProto.FLOAT, [len(LOOKUP_TABLE)], LOOKUP_TABLE.tolist())
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "INDEX"], ["VALUE"])],
+        "lookup",
+        [helper.make_tensor_value_info("INDEX", TensorProto.INT64, ["batch", 1])],
+        [helper.make_tensor_value_info("VALUE", TensorProto.FLOAT, ["batch", 1])],
+        [table],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save(model, path)
+
+
+@pytest.fixture(scope="session")
+def test_repository(tmp_path_factory) -> Path:
+    """A repository with the ``lookup`` asset model, its ONNX built here (nothing generated is committed)."""
+    repository = tmp_path_factory.mktemp("test_repository")
+    shutil.copytree(ASSETS / "lookup_repository" / "lookup", repository / "lookup")
+    write_lookup_model(repository / "lookup" / "1" / "model.onnx")
+    return repository
+
+
+@pytest.fixture(scope="session")
+def server(request, tmp_path_factory, test_repository) -> LaunchedServer:
+    assert export_main([]) == 0, "python -m export failed; run it to see why"
+    log_path = tmp_path_factory.mktemp("server") / "tritonserver.log"
+    launched = launch(log_path, [*DEFAULT_REPOSITORIES, test_repository])
+    try:
+        wait_until_ready(launched.settings.http_url, READY_TIMEOUT_S, alive=lambda: launched.process.poll() is None)
+    except ServerNotReady:
+        launched.stop()
+        pytest.fail(f"tritonserver did not become ready:\n{launched.log()[-6000:]}")
+    yield launched
+    code = launched.stop()
+    if request.session.testsfailed:
+        print(f"\n----- tritonserver log ({log_path}) -----\n{launched.log()[-8000:]}")
+    assert code == 0, f"the launcher exited with {code} on SIGINT"
+
+
+@pytest.fixture(scope="session")
+def admin_headers() -> dict[str, str]:
+    return {ADMIN_HEADER: ADMIN_KEY}
+
+
+@pytest.fixture(scope="session")
+def grpc_admin_headers() -> dict[str, str]:
+    return {GRPC_ADMIN_HEADER: ADMIN_KEY}
+
+
+def _numpy_to_triton(array: np.ndarray) -> str:
+    from tritonclient.utils import np_to_triton_dtype  # noqa: PLC0415
+
+    return np_to_triton_dtype(array.dtype)
+
+
+def infer_over(settings: ServerSettings, protocol: str, model: str, inputs: dict[str, np.ndarray],
+               outputs: list[str]) -> dict[str, np.ndarray]:
+    """One inference with tritonclient over ``protocol`` (binary tensors on HTTP)."""
+    if protocol == "http":
+        import tritonclient.http as module  # noqa: PLC0415
+
+        client = module.InferenceServerClient(settings.http_url.removeprefix("http://"))
+    else:
+        import tritonclient.grpc as module  # noqa: PLC0415
+
+        client = module.InferenceServerClient(settings.grpc_url)
+    try:
+        tensors = []
+        for name, array in inputs.items():
+            tensor = module.InferInput(name, list(array.shape), _numpy_to_triton(array))
+            tensor.set_data_from_numpy(array)
+            tensors.append(tensor)
+        requested = [module.InferRequestedOutput(name) for name in outputs]
+        result = client.infer(model, tensors, outputs=requested)
+        return {name: result.as_numpy(name) for name in outputs}
+    finally:
+        client.close()
+
+
+@pytest.fixture(params=["http", "grpc"])
+def protocol(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def infer(server, protocol):
+    """``infer(model, inputs, outputs)`` against the session server over the parametrized protocol."""
+    return lambda model, inputs, outputs: infer_over(server.settings, protocol, model, inputs, outputs)
