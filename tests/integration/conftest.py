@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,13 @@ class LaunchedServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while text not in self.log():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise ServerNotReady(f"the launcher never printed {text!r}")
+            time.sleep(0.1)
 
     def stop(self, timeout_s: float = 30) -> int:
         if self.process.poll() is None:
@@ -109,6 +117,7 @@ def server(request, tmp_path_factory, test_repository) -> LaunchedServer:
     launched = launch(log_path, [*DEFAULT_REPOSITORIES, test_repository])
     try:
         wait_until_ready(launched.settings.http_url, READY_TIMEOUT_S, alive=lambda: launched.process.poll() is None)
+        launched.wait_for_log("tritonserver ready", 30)  # the launcher's banner follows readiness
     except ServerNotReady:
         launched.stop()
         pytest.fail(f"tritonserver did not become ready:\n{launched.log()[-6000:]}")

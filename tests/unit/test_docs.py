@@ -1,0 +1,32 @@
+"""The README and `make help` describe what the code does."""
+
+import re
+import subprocess
+
+from server.settings import PROJECT_ROOT
+
+README = (PROJECT_ROOT / "README.md").read_text()
+
+
+def _make_help_targets() -> list[str]:
+    done = subprocess.run(["make", "--no-print-directory", "help"], capture_output=True, text=True,
+                          cwd=PROJECT_ROOT, timeout=30)
+    return re.findall(r"^\s+(?:\x1b\[\d+m)?([a-z-]+)", done.stdout, flags=re.MULTILINE)
+
+
+def test_quick_start_has_exactly_the_two_commands():
+    quick_start = README.split("## Quick start", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in quick_start.strip().splitlines()]
+    assert commands == ["make serve", "make test"]
+
+
+def test_readme_target_table_lists_every_make_target():
+    targets = _make_help_targets()
+    assert {"setup", "export", "serve", "serve-docker", "test"} <= set(targets)
+    in_table = re.findall(r"^\| `make ([a-z-]+)` \|", README, flags=re.MULTILINE)
+    assert in_table == targets
+
+
+def test_makefile_help_is_the_default_goal():
+    done = subprocess.run(["make", "--no-print-directory"], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=30)
+    assert "serve" in done.stdout and "test" in done.stdout
