@@ -85,15 +85,28 @@ def launch(log_path: Path, repositories: list[Path], **env_overrides: str) -> La
 
 
 def write_lookup_model(path: Path) -> None:
+    """VALUE = table[INDEX]; RUN_BATCH = the batch size of the session.run that computed the row."""
     from onnx import TensorProto, helper, save  # noqa: PLC0415
 
     table = helper.make_tensor("table", TensorProto.FLOAT, [len(LOOKUP_TABLE)], LOOKUP_TABLE.tolist())
+    first = helper.make_tensor("first", TensorProto.INT64, [1], [0])
+    cell = helper.make_tensor("cell", TensorProto.INT64, [2], [1, 1])
+    nodes = [
+        helper.make_node("Gather", ["table", "INDEX"], ["VALUE"]),
+        helper.make_node("Shape", ["INDEX"], ["index_shape"]),
+        helper.make_node("Gather", ["index_shape", "first"], ["batch_size"]),
+        helper.make_node("Reshape", ["batch_size", "cell"], ["batch_cell"]),
+        helper.make_node("Expand", ["batch_cell", "index_shape"], ["RUN_BATCH"]),
+    ]
     graph = helper.make_graph(
-        [helper.make_node("Gather", ["table", "INDEX"], ["VALUE"])],
+        nodes,
         "lookup",
         [helper.make_tensor_value_info("INDEX", TensorProto.INT64, ["batch", 1])],
-        [helper.make_tensor_value_info("VALUE", TensorProto.FLOAT, ["batch", 1])],
-        [table],
+        [
+            helper.make_tensor_value_info("VALUE", TensorProto.FLOAT, ["batch", 1]),
+            helper.make_tensor_value_info("RUN_BATCH", TensorProto.INT64, ["batch", 1]),
+        ],
+        [table, first, cell],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

@@ -71,10 +71,11 @@ def test_bad_request_over_grpc_gets_invalid_argument(server):
 
 def _lookup(server, protocol: str, index: int):
     try:
-        value = infer_over(server.settings, protocol, "lookup", {"INDEX": np.array([[index]], np.int64)}, ["VALUE"])
-        return "ok", float(value["VALUE"][0, 0])
+        out = infer_over(server.settings, protocol, "lookup", {"INDEX": np.array([[index]], np.int64)},
+                         ["VALUE", "RUN_BATCH"])
+        return "ok", float(out["VALUE"][0, 0]), int(out["RUN_BATCH"][0, 0])
     except InferenceServerException as exc:
-        return exc.status(), exc.message()
+        return exc.status(), exc.message(), None
 
 
 def _statistics(server) -> dict:
@@ -90,7 +91,7 @@ def test_one_bad_request_in_a_dynamic_batch_fails_alone(server, protocol):
         results = list(pool.map(lambda i: _lookup(server, protocol, i), indices))
     after = _statistics(server)
 
-    for index, (status, value) in zip(indices, results):
+    for index, (status, value, _) in zip(indices, results):
         if index == 42:
             assert status in ("400", "StatusCode.INVALID_ARGUMENT"), value
             assert "indices element out of data bounds" in value
@@ -100,3 +101,13 @@ def test_one_bad_request_in_a_dynamic_batch_fails_alone(server, protocol):
     inferences = after["inference_count"] - before["inference_count"]
     assert inferences == len(indices)
     assert executions < len(indices), "the requests were not batched together; the test proves nothing"
+
+
+def test_backend_runs_a_dynamic_batch_in_one_session_run(server):
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda i: _lookup(server, "grpc", i), range(6)))
+    assert [value for _, value, _ in results] == LOOKUP_TABLE[:6].tolist()
+    run_batches = [run_batch for _, _, run_batch in results]
+    # Each row reports the batch of the session.run that computed it: >1 means requests were concatenated.
+    assert max(run_batches) > 1, f"every request ran alone: {run_batches}"
+    assert sum(run_batches) >= 6

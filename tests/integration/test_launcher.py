@@ -1,15 +1,18 @@
 """`python -m server` (what `make serve` runs): readiness banner, load errors, clean stop."""
 
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 import pytest
 
 from client.health import ServerNotReady, wait_until_ready
 from conftest import ASSETS, launch, write_lookup_model
-from server.settings import PROJECT_ROOT
+from server.settings import ADMIN_HEADER, PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -46,20 +49,36 @@ def test_launcher_exits_with_error_when_a_model_fails_to_load(tmp_path):
     assert "did not become ready" in log or "exited before it was ready" in log
 
 
-def test_sigint_stops_the_server_cleanly_and_frees_its_ports(tmp_path):
+def test_generated_admin_key_is_printed_and_guards_the_admin_apis_then_sigint_stops_cleanly(tmp_path):
     shutil.copytree(ASSETS / "lookup_repository" / "lookup", tmp_path / "repo" / "lookup")
     write_lookup_model(tmp_path / "repo" / "lookup" / "1" / "model.onnx")
-    launched = launch(tmp_path / "server.log", [tmp_path / "repo"])
+    launched = launch(tmp_path / "server.log", [tmp_path / "repo"], TRITON_ADMIN_KEY="")
     try:
         wait_until_ready(launched.settings.http_url, 60, alive=lambda: launched.process.poll() is None)
+        launched.wait_for_log("tritonserver ready", 30)
     except ServerNotReady:
         launched.stop()
         pytest.fail(launched.log())
+    log = launched.log()
+    assert log.count("generated one for this run") == 1
+    key = re.search(r"generated one for this run: (\S+)", log).group(1)
+    index = f"{launched.settings.http_url}/v2/repository/index"
+    assert _post_status(index, {}) == 403
+    assert _post_status(index, {ADMIN_HEADER: key}) == 200
     assert launched.stop() == 0
     assert "stopping tritonserver" in launched.log()
     with socket.socket() as sock:  # the port is free again: nothing was left listening
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
         sock.bind(("127.0.0.1", launched.settings.http_port))
+
+
+def _post_status(url: str, headers: dict) -> int:
+    request = urllib.request.Request(url, data=b"{}", method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def test_help_documents_every_environment_variable():
