@@ -15,7 +15,7 @@ export TRITON_IMAGE HTTP_PORT GRPC_PORT METRICS_PORT
 
 STAMP := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
 
-.PHONY: help setup export serve serve-docker test test-unit clean
+.PHONY: help setup export lint-repo serve serve-docker test test-unit clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,6 +28,9 @@ $(STAMP): pyproject.toml
 
 export: setup ## train and export every model into model_repository/ (skips up-to-date ones)
 	$(PY) -m export
+
+lint-repo: export ## check every config.pbtxt against its ONNX graph and every ensemble's wiring
+	$(PY) -m export.lint
 
 serve: export ## run the embedded tritonserver in the foreground (Ctrl-C stops it)
 	$(PY) -m server

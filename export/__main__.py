@@ -6,11 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from export import ExportError
+from export import ExportError, onnx2trt
+from export.card import CARD_NAME, render
+from export.config import write_if_changed
 from export.pipeline import export_model, fingerprint, up_to_date
 from export.registry import MODELS
 
 DEFAULT_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
+DEFAULT_GPU_REPOSITORY = DEFAULT_REPOSITORY.parent / "gpu_repository"  # kept out of the CPU repository
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,6 +35,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--repository", type=Path, default=DEFAULT_REPOSITORY, help="model repository to write (default: %(default)s)"
     )
     parser.add_argument("--list", action="store_true", help="list the models and exit")
+    parser.add_argument(
+        "--tensorrt",
+        action="store_true",
+        help="GPU hosts: build TensorRT FP16 engines from the exported ONNX into --gpu-repository "
+        "(needs an NVIDIA GPU and pip install '.[tensorrt]')",
+    )
+    parser.add_argument(
+        "--gpu-repository", type=Path, default=DEFAULT_GPU_REPOSITORY,
+        help="where --tensorrt writes engines and their configs (default: %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -42,34 +55,63 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{spec.name:22} {spec.source:14} held-out {spec.metric_name}, parity atol {spec.atol:g}")
         return 0
     names = args.model or list(MODELS)
+    if args.tensorrt:
+        return export_engines([MODELS[name] for name in names], args.repository, args.gpu_repository)
     current = fingerprint()
     failed = []
     for position, name in enumerate(names, start=1):
         spec = MODELS[name]
         prefix = f"[{position}/{len(names)}] {name}"
-        record = None if args.force else up_to_date(spec, args.repository, current)
-        if record is not None:
-            print(f"{prefix}: up to date ({record.metric_name} {record.metric:.4f}); --force re-exports", flush=True)
+        records = None if args.force else up_to_date(spec, args.repository, current)
+        if records is not None:
+            summary = ", ".join(f"v{r.version} {r.metric_name} {r.metric:.4f}" for r in records)
+            print(f"{prefix}: up to date ({summary}); --force re-exports", flush=True)
             continue
         print(f"{prefix}: training and exporting from {spec.source}...", flush=True)
         try:
-            record, config_changed = export_model(spec, args.repository, current)
+            result = export_model(spec, args.repository, current)
         except ExportError as exc:
             print(f"{prefix}: FAILED: {exc}", file=sys.stderr, flush=True)
             failed.append(name)
             continue
-        worst = max(record.parity_max_abs_error.values())
-        print(
-            f"{prefix}: ok in {record.export_s:.1f} s: parity max |err| {worst:.2g} <= {record.tolerance:g}, "
-            f"held-out {record.metric_name} {record.metric:.4f}, {record.size_bytes / 1024:.1f} KiB",
-            flush=True,
-        )
-        if config_changed:
-            print(f"{prefix}: config.pbtxt changed; review and commit it", flush=True)
+        for record in result.records:
+            worst = max(record.parity_max_abs_error.values())
+            print(
+                f"{prefix} v{record.version}: {record.format} ok after {record.export_s:.1f} s: parity max |err| "
+                f"{worst:.2g} <= {record.tolerance:g}, held-out {record.metric_name} {record.metric:.4f}, "
+                f"{record.size_bytes / 1024:.1f} KiB",
+                flush=True,
+            )
+        if result.config_changed:
+            print(f"{prefix}: config.pbtxt or labels.txt changed; review and commit them", flush=True)
+    card = args.repository / CARD_NAME
+    write_if_changed(card, render(list(MODELS.values()), args.repository))
+    print(f"model card: {card}")
     if failed:
         print(f"export failed for: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def export_engines(specs, repository: Path, gpu_repository: Path) -> int:
+    try:
+        onnx2trt.require_tensorrt()
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    eligible = [spec for spec in specs if spec.tensorrt]
+    failed = []
+    for position, spec in enumerate(eligible, start=1):
+        prefix = f"[{position}/{len(eligible)}] {spec.name}"
+        print(f"{prefix}: building a TensorRT FP16 engine...", flush=True)
+        try:
+            errors = onnx2trt.export_engine(spec, repository, gpu_repository)
+        except ExportError as exc:
+            print(f"{prefix}: FAILED: {exc}", file=sys.stderr, flush=True)
+            failed.append(spec.name)
+            continue
+        print(f"{prefix}: ok: max |err| vs ONNX Runtime {max(errors.values()):.2g} <= {spec.fp16_atol:g}", flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import re
 from export import GraphError
 
 BATCH_AXIS = "batch"
+SEQUENCE_AXIS = "sequence"
 _UNNAMED = re.compile(r"^\d+$|^onnx::")  # what exporters call tensors nobody named
 
 # ONNX TensorProto element types -> Triton data types (model_config.proto DataType).

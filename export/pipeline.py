@@ -10,19 +10,21 @@ from importlib import metadata
 from pathlib import Path
 
 from export import ExportError
-from export.config import model_config, to_pbtxt, write_if_changed
+from export.config import LABEL_FILE, model_config, to_pbtxt, write_if_changed
 from export.graph import check_graph
-from export.registry import ModelSpec
+from export.quantize import quantize_int8
+from export.spec import Built, ModelSpec
 from export.verify import check_parity, run_onnx
 
 EXPORT_DIR = Path(__file__).resolve().parent
+DATA_DIR = EXPORT_DIR.parent / "data"
 RECORD_NAME = "export.json"  # beside model.onnx; Triton ignores it
-FRAMEWORKS = ("torch", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy")
+FRAMEWORKS = ("torch", "transformers", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy")
 
 
 @dataclasses.dataclass(frozen=True)
 class ExportRecord:
-    """What one export produced; written as ``export.json`` beside the model file."""
+    """What one exported version is; written as ``export.json`` beside its model file."""
 
     model: str
     version: int
@@ -37,10 +39,16 @@ class ExportRecord:
     fingerprint: str
 
 
+@dataclasses.dataclass(frozen=True)
+class ExportResult:
+    records: list[ExportRecord]
+    config_changed: bool
+
+
 def fingerprint() -> str:
-    """Changes whenever the export code or a framework version changes: then models are re-exported."""
+    """Changes when the export code, the shipped data or a framework version changes: then models re-export."""
     digest = hashlib.sha256()
-    for path in sorted(EXPORT_DIR.glob("*.py")):
+    for path in sorted([*EXPORT_DIR.glob("*.py"), *DATA_DIR.rglob("*.t*")]):
         digest.update(path.name.encode() + path.read_bytes())
     for package in FRAMEWORKS:
         try:
@@ -50,61 +58,75 @@ def fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def up_to_date(spec: ModelSpec, repository: Path, current: str) -> ExportRecord | None:
-    """The record of a previous export that is still current, or None."""
-    version_dir = repository / spec.name / str(spec.version)
-    record_path = version_dir / RECORD_NAME
-    if not (version_dir / "model.onnx").is_file() or not record_path.is_file():
-        return None
+def read_record(path: Path) -> ExportRecord | None:
     try:
-        record = ExportRecord(**json.loads(record_path.read_text()))
-    except (TypeError, ValueError):
-        return None  # an older or damaged record: export again
-    return record if record.fingerprint == current else None
+        return ExportRecord(**json.loads(path.read_text()))
+    except (OSError, TypeError, ValueError):
+        return None  # missing, older or damaged: export again
 
 
-def export_model(spec: ModelSpec, repository: Path, current: str) -> tuple[ExportRecord, bool]:
-    """Builds, checks, verifies and writes one model.
+def up_to_date(spec: ModelSpec, repository: Path, current: str) -> list[ExportRecord] | None:
+    """The records of a previous export whose every version is still current, or None."""
+    records = []
+    for version in spec.versions:
+        version_dir = repository / spec.name / str(version)
+        record = read_record(version_dir / RECORD_NAME)
+        if record is None or record.fingerprint != current or not (version_dir / "model.onnx").is_file():
+            return None
+        records.append(record)
+    return records
 
-    Returns:
-        The record, and whether ``config.pbtxt`` changed (then it should be committed).
+
+def export_model(spec: ModelSpec, repository: Path, current: str) -> ExportResult:
+    """Builds, checks, verifies and writes every version of one model.
 
     Raises:
-        ExportError: on any failure, naming the model.
+        ExportError: on any failure, naming the model (nothing of a failed version is written).
     """
     start = time.perf_counter()
     try:
         built = spec.build()
+        graphs = {1: ("ONNX FP32", built.onnx_model, spec.atol)}
+        if spec.int8_atol is not None:
+            graphs[2] = ("ONNX INT8 (dynamic, per-channel)", quantize_int8(built.onnx_model), spec.int8_atol)
     except ExportError:
         raise
     except Exception as exc:
-        raise ExportError(f"{spec.name}: building from {spec.source} failed: {exc}") from exc
-    check_graph(built.onnx_model, spec.name)
-    outputs = run_onnx(built.onnx_model, built.holdout)
-    errors = check_parity(spec.name, outputs, built.expected, spec.atol, spec.source)
-    metric = built.metric(outputs)
-    config_text = to_pbtxt(model_config(spec.name, built.onnx_model, spec.serving))
+        raise ExportError(f"{spec.name}: building from {spec.source} failed: {type(exc).__name__}: {exc}") from exc
+    records = []
+    for version, (form, graph, tolerance) in graphs.items():
+        label = f"{spec.name} v{version}"
+        check_graph(graph, label)
+        outputs = run_onnx(graph, built.holdout)
+        errors = check_parity(label, outputs, built.expected, tolerance, spec.source)
+        payload = graph.SerializeToString()
+        _write_version(repository / spec.name / str(version), payload, built)
+        records.append(ExportRecord(
+            model=spec.name, version=version, source=spec.source, format=form, size_bytes=len(payload),
+            parity_max_abs_error=errors, tolerance=tolerance, metric_name=spec.metric_name,
+            metric=round(built.metric(outputs), 6), export_s=round(time.perf_counter() - start, 2),
+            fingerprint=current,
+        ))
+    config_changed = _write_config(spec, repository / spec.name, built)
+    for record in records:  # written last: a record means the whole export finished
+        path = repository / spec.name / str(record.version) / RECORD_NAME
+        path.write_text(json.dumps(dataclasses.asdict(record), indent=2) + "\n")
+    return ExportResult(records, config_changed)
 
-    model_dir = repository / spec.name
-    version_dir = model_dir / str(spec.version)
+
+def _write_version(version_dir: Path, payload: bytes, built: Built) -> None:
     version_dir.mkdir(parents=True, exist_ok=True)
-    payload = built.onnx_model.SerializeToString()
+    (version_dir / RECORD_NAME).unlink(missing_ok=True)
+    for name, content in built.assets.items():
+        (version_dir / name).write_bytes(content)
     tmp = version_dir / "model.onnx.tmp"
     tmp.write_bytes(payload)
     tmp.replace(version_dir / "model.onnx")  # a running server never sees half a file
-    changed = write_if_changed(model_dir / "config.pbtxt", config_text)
-    record = ExportRecord(
-        model=spec.name,
-        version=spec.version,
-        source=spec.source,
-        format="ONNX",
-        size_bytes=len(payload),
-        parity_max_abs_error=errors,
-        tolerance=spec.atol,
-        metric_name=spec.metric_name,
-        metric=round(metric, 6),
-        export_s=round(time.perf_counter() - start, 2),
-        fingerprint=current,
-    )
-    (version_dir / RECORD_NAME).write_text(json.dumps(dataclasses.asdict(record), indent=2) + "\n")
-    return record, changed
+
+
+def _write_config(spec: ModelSpec, model_dir: Path, built: Built) -> bool:
+    config = model_config(spec.name, built.onnx_model, spec.serving, labels=spec.labels, versions=spec.versions)
+    changed = write_if_changed(model_dir / "config.pbtxt", to_pbtxt(config))
+    if spec.labels:
+        changed |= write_if_changed(model_dir / LABEL_FILE, "".join(f"{label}\n" for label in spec.labels))
+    return changed

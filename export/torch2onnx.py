@@ -10,7 +10,7 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 
-from export.graph import BATCH_AXIS
+from export.graph import BATCH_AXIS, SEQUENCE_AXIS
 
 
 def convert(
@@ -19,15 +19,17 @@ def convert(
     *,
     input_names: Sequence[str],
     output_names: Sequence[str],
+    max_sequence: int | None = None,
     opset: int = 18,
 ):
     """Exports ``module`` with a dynamic ``batch`` axis (dim 0) on every input and output.
 
     Args:
         module: a ``torch.nn.Module`` in eval mode.
-        example_inputs: one example tensor per input (batch of at least 2).
+        example_inputs: one example tensor per input (batch of at least 2, sequence of at least 2).
         input_names: ONNX names of the inputs, in ``forward`` order.
         output_names: ONNX names of the outputs.
+        max_sequence: when set, dim 1 of every input is a dynamic ``sequence`` axis up to this length.
 
     Returns:
         onnx.ModelProto
@@ -36,7 +38,10 @@ def convert(
     import torch  # noqa: PLC0415
 
     batch = torch.export.Dim(BATCH_AXIS, min=1)
-    dynamic_shapes = tuple({0: batch} for _ in example_inputs)
+    axes = {0: batch}
+    if max_sequence is not None:
+        axes[1] = torch.export.Dim(SEQUENCE_AXIS, min=1, max=max_sequence)
+    dynamic_shapes = tuple(dict(axes) for _ in example_inputs)
     with tempfile.TemporaryDirectory() as tmp, _quiet():
         path = os.path.join(tmp, "model.onnx")
         torch.onnx.export(
@@ -66,6 +71,8 @@ def _quiet():
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message="# The axis name")  # inputs sharing one sequence axis
+            warnings.filterwarnings("ignore", message="The tensor attributes")  # nn.LSTM's flattened weights
             yield
     finally:
         registration.setLevel(level)

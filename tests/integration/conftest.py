@@ -158,7 +158,7 @@ def _numpy_to_triton(array: np.ndarray) -> str:
 
 
 def infer_over(settings: ServerSettings, protocol: str, model: str, inputs: dict[str, np.ndarray],
-               outputs: list[str]) -> dict[str, np.ndarray]:
+               outputs: list[str], version: int | None = None) -> dict[str, np.ndarray]:
     """One inference with tritonclient over ``protocol`` (binary tensors on HTTP)."""
     if protocol == "http":
         import tritonclient.http as module  # noqa: PLC0415
@@ -175,7 +175,7 @@ def infer_over(settings: ServerSettings, protocol: str, model: str, inputs: dict
             tensor.set_data_from_numpy(array)
             tensors.append(tensor)
         requested = [module.InferRequestedOutput(name) for name in outputs]
-        result = client.infer(model, tensors, outputs=requested)
+        result = client.infer(model, tensors, outputs=requested, model_version=str(version or ""))
         return {name: result.as_numpy(name) for name in outputs}
     finally:
         client.close()
@@ -190,3 +190,9 @@ def protocol(request) -> str:
 def infer(server, protocol):
     """``infer(model, inputs, outputs)`` against the session server over the parametrized protocol."""
     return lambda model, inputs, outputs: infer_over(server.settings, protocol, model, inputs, outputs)
+
+
+@pytest.fixture
+def infer_version(server, protocol):
+    """``infer_version(model, version, inputs, outputs)``: a given model version over the parametrized protocol."""
+    return lambda model, version, inputs, outputs: infer_over(server.settings, protocol, model, inputs, outputs, version)

@@ -87,18 +87,19 @@ def test_serving_options_raise_when_value_is_out_of_range(options):
 def test_diabetes_export_is_verified_and_skipped_when_up_to_date(tmp_path):
     spec = MODELS["diabetes_regressor"]
     current = fingerprint()
-    record, config_changed = export_model(spec, tmp_path, current)
-    assert config_changed and (tmp_path / "diabetes_regressor" / "config.pbtxt").is_file()
+    result = export_model(spec, tmp_path, current)
+    (record,) = result.records
+    assert result.config_changed and (tmp_path / "diabetes_regressor" / "config.pbtxt").is_file()
     assert record.parity_max_abs_error["PREDICTION"] <= 1e-4
     assert record.metric >= 0.60  # held-out R²
     onnx.checker.check_model(onnx.load(tmp_path / "diabetes_regressor" / "1" / "model.onnx"))
-    assert up_to_date(spec, tmp_path, current) == record
+    assert up_to_date(spec, tmp_path, current) == [record]
     assert up_to_date(spec, tmp_path, "another-fingerprint") is None
 
 
 @pytest.mark.slow
 def test_cancer_export_reaches_accuracy_with_parity(tmp_path):
-    record, _ = export_model(MODELS["cancer_classifier"], tmp_path, fingerprint())
+    (record,) = export_model(MODELS["cancer_classifier"], tmp_path, fingerprint()).records
     assert record.parity_max_abs_error["PROBABILITY"] <= 1e-5
     assert record.metric >= 0.95  # held-out accuracy on the last 100 rows
 

