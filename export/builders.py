@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from export import datasets, lstm, sklearn2onnx, tabular, text, torch2onnx, vision
+from export import datasets, hf2onnx, lstm, sklearn2onnx, tabular, text, torch2onnx, vision
 from export.spec import Built
+
+TRACE_TEXTS = ["an example sentence to trace", "and a second, longer one to trace the padding"]
 
 
 def diabetes() -> Built:
@@ -42,6 +44,7 @@ def minilm_encoder() -> Built:
     from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - heavy, export-only
 
     texts = text.sentiment_data().test_texts
+    hf2onnx.quiet_transformers()
     reference = SentenceTransformer(str(text.minilm_path()), device="cpu", local_files_only=True)
     expected = reference.encode(texts, batch_size=text.ENCODE_BATCH, convert_to_numpy=True, normalize_embeddings=False)
     holdout = text.tokenize(texts)
@@ -69,7 +72,7 @@ def minilm_sentiment() -> Built:
 def lstm_sentiment() -> Built:
     data = text.sentiment_data()
     model, vocabulary, tokenizer = lstm.train_lstm()
-    examples = lstm.encode(tokenizer, ["an example sentence to trace", "and a second, longer one to trace the padding"])
+    examples = lstm.encode(tokenizer, TRACE_TEXTS)
     return Built(
         onnx_model=_torch_to_onnx(model, examples, ["logits"], max_sequence=lstm.MAX_SEQUENCE),
         holdout=lstm.encode(tokenizer, data.test_texts),
@@ -108,8 +111,8 @@ def _torch_to_onnx(module, examples: dict[str, np.ndarray], output_names: list[s
 
 
 def _text_to_onnx(module, output_names: list[str]):
-    examples = text.tokenize(["an example sentence to trace", "and a second, longer one to trace the padding"])
-    return _torch_to_onnx(module, examples, output_names, max_sequence=text.MAX_SEQUENCE)
+    examples = text.tokenize(TRACE_TEXTS)
+    return hf2onnx.convert(module, examples, output_names, max_sequence=text.MAX_SEQUENCE)
 
 
 def _run_torch(module, array: np.ndarray) -> np.ndarray:

