@@ -6,7 +6,11 @@ FROM ${TRITON_IMAGE}
 
 # Keep in step with the `models` extra of pyproject.toml (tests/unit/test_docker.py checks it).
 RUN python3 -m pip install --no-cache-dir \
-        "numpy==1.26.4"
+        "numpy==1.26.4" "tokenizers==0.23.3" "pillow==13.0.0"
+
+# The ensembles' Python steps import this package (each ensembles/<step>/1/model.py is one import line).
+COPY tritonkit_steps /opt/tritonkit/tritonkit_steps
+RUN echo /opt/tritonkit > "$(python3 -c 'import site; print(site.getsitepackages()[0])')/tritonkit.pth"
 
 # Repositories are mounted read-only at run time, not baked in: `make export` produces the models.
 WORKDIR /workspace

@@ -34,6 +34,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--repository", type=Path, default=DEFAULT_REPOSITORY, help="model repository to write (default: %(default)s)"
     )
+    parser.add_argument(
+        "--ensembles", type=Path, default=DEFAULT_REPOSITORY.parent / "ensembles",
+        help="ensembles repository whose steps get tokenizer files (default: %(default)s)",
+    )
     parser.add_argument("--list", action="store_true", help="list the models and exit")
     parser.add_argument(
         "--tensorrt",
@@ -62,14 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     for position, name in enumerate(names, start=1):
         spec = MODELS[name]
         prefix = f"[{position}/{len(names)}] {name}"
-        records = None if args.force else up_to_date(spec, args.repository, current)
+        records = None if args.force else up_to_date(spec, args.repository, current, args.ensembles)
         if records is not None:
             summary = ", ".join(f"v{r.version} {r.metric_name} {r.metric:.4f}" for r in records)
             print(f"{prefix}: up to date ({summary}); --force re-exports", flush=True)
             continue
         print(f"{prefix}: training and exporting from {spec.source}...", flush=True)
         try:
-            result = export_model(spec, args.repository, current)
+            result = export_model(spec, args.repository, current, args.ensembles)
         except ExportError as exc:
             print(f"{prefix}: FAILED: {exc}", file=sys.stderr, flush=True)
             failed.append(name)

@@ -65,8 +65,15 @@ def read_record(path: Path) -> ExportRecord | None:
         return None  # missing, older or damaged: export again
 
 
-def up_to_date(spec: ModelSpec, repository: Path, current: str) -> list[ExportRecord] | None:
-    """The records of a previous export whose every version is still current, or None."""
+def up_to_date(
+    spec: ModelSpec, repository: Path, current: str, steps_repository: Path | None = None
+) -> list[ExportRecord] | None:
+    """The records of a previous export whose every version (and step asset) is still current, or None."""
+    if steps_repository is not None and not all(
+        (steps_repository / step / "1").is_dir() and any((steps_repository / step / "1").glob("*.json"))
+        for step in spec.step_assets
+    ):
+        return None
     records = []
     for version in spec.versions:
         version_dir = repository / spec.name / str(version)
@@ -77,8 +84,14 @@ def up_to_date(spec: ModelSpec, repository: Path, current: str) -> list[ExportRe
     return records
 
 
-def export_model(spec: ModelSpec, repository: Path, current: str) -> ExportResult:
+def export_model(spec: ModelSpec, repository: Path, current: str, steps_repository: Path | None = None) -> ExportResult:
     """Builds, checks, verifies and writes every version of one model.
+
+    Args:
+        spec: the model.
+        repository: the model repository to write.
+        current: the export fingerprint to record.
+        steps_repository: the ensembles repository whose steps get ``spec.step_assets``; None skips them.
 
     Raises:
         ExportError: on any failure, naming the model (nothing of a failed version is written).
@@ -108,6 +121,11 @@ def export_model(spec: ModelSpec, repository: Path, current: str) -> ExportResul
             fingerprint=current,
         ))
     config_changed = _write_config(spec, repository / spec.name, built)
+    if steps_repository is not None:
+        for step in spec.step_assets:
+            for name, content in built.assets.items():
+                (steps_repository / step / "1").mkdir(parents=True, exist_ok=True)
+                (steps_repository / step / "1" / name).write_bytes(content)
     for record in records:  # written last: a record means the whole export finished
         path = repository / spec.name / str(record.version) / RECORD_NAME
         path.write_text(json.dumps(dataclasses.asdict(record), indent=2) + "\n")

@@ -38,13 +38,13 @@ MODELS: dict[str, ModelSpec] = {
             "all-MiniLM-L6-v2 + linear head, fine-tuned together on data/sentiment (540 sentences, 4 epochs)",
             builders.minilm_sentiment, atol=1e-4, metric_name="accuracy",
             int8_atol=2.5,  # logits span about +-20 (LOGIT_SCALE); held-out accuracy is the real check
-            labels=text.LABELS, serving=TEXT_SERVING,
+            labels=text.LABELS, serving=TEXT_SERVING, step_assets=("minilm_tokenizer",),
         ),
         ModelSpec(
             "lstm_sentiment_classifier", "PyTorch",
             "embedding(64, from MiniLM pieces) + LSTM(128) + linear, distilled from minilm_sentiment",
             builders.lstm_sentiment, atol=1e-4, metric_name="accuracy",
-            labels=text.LABELS, serving=TEXT_SERVING,
+            labels=text.LABELS, serving=TEXT_SERVING, step_assets=("lstm_tokenizer",),
         ),
         ModelSpec(
             "digit_resnet", "PyTorch",

@@ -46,6 +46,8 @@ class ModelSpec:
         serving: batching, instances, threads and warm-up for ``config.pbtxt``.
         tensorrt: whether ``--tensorrt`` builds an engine (TensorRT has no ai.onnx.ml operators).
         fp16_atol: max absolute error of the TensorRT FP16 engine against ONNX Runtime.
+        step_assets: ensemble steps (folders of ``ensembles/``) whose version 1 also gets ``Built.assets``,
+            such as the tokenizer step that must cut text exactly like this model's training did.
     """
 
     name: str
@@ -59,6 +61,7 @@ class ModelSpec:
     serving: ServingOptions = ServingOptions()
     tensorrt: bool = True
     fp16_atol: float = 0.05
+    step_assets: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not self.name.replace("_", "").isalnum():

@@ -65,6 +65,14 @@ def test_dockerfile_installs_exactly_the_models_extra():
     assert in_image == sorted(pyproject["project"]["optional-dependencies"]["models"])
 
 
+def test_image_carries_the_python_steps_package():
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert "COPY tritonkit_steps /opt/tritonkit/tritonkit_steps" in dockerfile
+    assert "!tritonkit_steps/" in (PROJECT_ROOT / ".dockerignore").read_text()
+    step = (PROJECT_ROOT / "ensembles" / "minilm_tokenizer" / "1" / "model.py").read_text()
+    assert "from tritonkit_steps.steps import" in step
+
+
 def test_cli_dry_run_prints_build_and_run_commands():
     done = subprocess.run(
         [sys.executable, "-m", "server", "--docker", "--dry-run"],
