@@ -68,9 +68,10 @@ class LaunchedServer:
             return self.process.wait()
 
 
-def launch(log_path: Path, repositories: list[Path], **env_overrides: str) -> LaunchedServer:
+def launch(log_path: Path, repositories: list[Path], ports: list[int] | None = None,
+           **env_overrides: str) -> LaunchedServer:
     """Runs ``python -m server`` (the launcher `make serve` uses) without waiting for readiness."""
-    http, grpc, metrics = free_ports(3)
+    http, grpc, metrics = ports or free_ports(3)
     env = {**os.environ, "HTTP_PORT": str(http), "GRPC_PORT": str(grpc), "METRICS_PORT": str(metrics),
            "TRITON_ADMIN_KEY": ADMIN_KEY, **env_overrides}
     env.pop("HOST", None)

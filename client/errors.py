@@ -1,0 +1,89 @@
+"""The client's exceptions, and the one place where tritonclient's and the network's errors are translated.
+
+Exceptions::
+
+    ClientError              anything the client reports
+    ├── ServerUnavailable    connection refused or reset, HTTP 503, gRPC UNAVAILABLE: retried, then raised
+    ├── Timeout              the call took longer than timeout_s
+    ├── ModelNotFound        the server has no such model (or version)
+    ├── InvalidInput         the server refused the request (HTTP 4xx, INVALID_ARGUMENT); .message is its own
+    ├── Forbidden            an admin API without the right admin key (TRITON_ADMIN_KEY)
+    └── ClientClosed         the client was used after close()
+
+Only ServerUnavailable is transient: the client retries it (never a 4xx).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+
+BATCH_LIMIT = re.compile(r"batch-size must be <= (\d+)")
+
+
+class ClientError(Exception):
+    """Base of every error the client raises; ``message`` is the server's text when there is one."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class ServerUnavailable(ClientError):
+    """The server cannot be reached or is not ready (transient: retried with backoff first)."""
+
+
+class Timeout(ClientError):
+    """The call did not finish within the client's timeout_s."""
+
+
+class ModelNotFound(ClientError):
+    """The server has no model (or version) of that name."""
+
+
+class InvalidInput(ClientError):
+    """The server refused the inputs; the message says why."""
+
+    @property
+    def batch_limit(self) -> int | None:
+        """The model's max_batch_size when the refusal was for a too-large batch."""
+        match = BATCH_LIMIT.search(self.message)
+        return int(match.group(1)) if match else None
+
+
+class Forbidden(ClientError):
+    """An admin API (repository, config, shared memory, logging, trace) without the right admin key."""
+
+
+class ClientClosed(ClientError):
+    """The client was used after close()."""
+
+
+def translate(exc: BaseException) -> ClientError:
+    """Maps a tritonclient or network exception to the client's own tree (callers ``raise ... from exc``)."""
+    from tritonclient.utils import InferenceServerException  # noqa: PLC0415
+
+    if isinstance(exc, ClientError):
+        return exc
+    if isinstance(exc, InferenceServerException):
+        return _from_server(str(exc.status() or ""), exc.message() or str(exc))
+    if isinstance(exc, (socket.timeout, TimeoutError)) or type(exc).__name__ == "Timeout":
+        return Timeout(f"no answer within the timeout ({exc or 'timed out'}); raise timeout_s or retry later")
+    if isinstance(exc, (ConnectionError, OSError)):
+        return ServerUnavailable(f"cannot reach the server: {exc}; is it running (make serve)?")
+    return ClientError(f"{type(exc).__name__}: {exc}")
+
+
+def _from_server(status: str, message: str) -> ClientError:
+    lowered = message.lower()
+    if "is restricted" in lowered:  # gRPC reports it as UNAVAILABLE: it must not look transient
+        return Forbidden(f"{message}; pass admin_key= (or set TRITON_ADMIN_KEY for the CLI)")
+    if "unknown model" in lowered or "is not found" in lowered or status in ("404", "StatusCode.NOT_FOUND"):
+        return ModelNotFound(message)
+    if status in ("503", "StatusCode.UNAVAILABLE"):
+        return ServerUnavailable(message)
+    if status == "StatusCode.DEADLINE_EXCEEDED" or "deadline exceeded" in lowered:
+        return Timeout(message)
+    if status.startswith("4") or status == "StatusCode.INVALID_ARGUMENT":
+        return InvalidInput(message)
+    return ClientError(message)

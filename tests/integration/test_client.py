@@ -1,0 +1,279 @@
+"""The client and its CLI against the real server, over HTTP and gRPC: every helper and command,
+each exception from a real server error, and retries with a late and a stopped server."""
+
+import asyncio
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from conftest import ADMIN_KEY, ASSETS, free_ports, launch, write_lookup_model
+from PIL import Image
+
+import client.client as client_module
+from client import (
+    AsyncClient,
+    Client,
+    ClientClosed,
+    Forbidden,
+    InvalidInput,
+    ModelNotFound,
+    ServerUnavailable,
+    Timeout,
+)
+from export import datasets, tabular, vision
+from server.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def _url(server, protocol):
+    return server.settings.http_url if protocol == "http" else server.settings.grpc_url
+
+
+@pytest.fixture
+def triton(server, protocol):
+    with Client(_url(server, protocol), protocol=protocol, admin_key=ADMIN_KEY) as connection:
+        yield connection
+
+
+def _digit_png(index: int) -> bytes:
+    image = Image.fromarray((255 - vision.digits().x_test[index][0] * 255).astype(np.uint8)).resize((48, 48))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_embed_returns_unit_vectors(triton):
+    vectors = triton.embed(["a first sentence", "a second one"])
+    assert vectors.shape == (2, 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(triton.embed("a first sentence")[0], vectors[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["text_sentiment", "lstm_sentiment"])
+def test_sentiment_returns_predictions(triton, model):
+    found = triton.sentiment(["The food was delicious and the waiter was kind.", "It broke after two days."],
+                             model=model, version=1)
+    assert [p.label for p in found] == ["positive", "negative"]
+    assert set(found[0].probabilities) == {"negative", "positive"}
+    assert found[0].confidence == max(found[0].probabilities.values()) > 0.5
+
+
+def test_classify_digit_takes_bytes_paths_and_pil_images(triton, tmp_path):
+    png = _digit_png(0)
+    path = tmp_path / "digit.png"
+    path.write_bytes(png)
+    found = triton.classify_digit([png, path, Image.open(io.BytesIO(png))])
+    assert len({p.label for p in found}) == 1 and found[0].label == str(vision.digits().y_test[0])
+
+
+def test_tabular_helpers_match_the_source_models_and_split_large_batches(triton):
+    diabetes = datasets.diabetes()
+    expected = tabular.train_diabetes_pipeline(diabetes).predict(diabetes.x_test)
+    np.testing.assert_allclose(triton.predict_diabetes(diabetes.x_test), expected, atol=1e-4)
+    np.testing.assert_allclose(triton.predict_diabetes(diabetes.x_test[0]), expected[:1], atol=1e-4)  # one row
+    cancer = datasets.breast_cancer()  # 100 rows; max_batch_size is 64: the client splits
+    model = tabular.train_cancer_classifier(cancer)
+    with torch.no_grad():
+        probability = model(torch.from_numpy(cancer.x_test)).numpy()[:, 0]
+    np.testing.assert_allclose(triton.predict_cancer(cancer.x_test), probability, atol=1e-5)
+
+
+def test_generic_infer_returns_every_output_of_a_version(triton):
+    outputs = triton.infer("minilm_encoder", {"input_ids": np.array([[101, 7592, 102]]),
+                                              "attention_mask": np.ones((1, 3), np.int64)}, version=2)
+    assert list(outputs) == ["sentence_embedding"] and outputs["sentence_embedding"].shape == (1, 384)
+
+
+def test_shared_memory_inputs_give_the_same_answer(triton):
+    rows = datasets.diabetes().x_test[:8]
+    through_memory = triton.infer_with_shared_memory("diabetes_regressor", {"FEATURES": rows}, outputs=["PREDICTION"])
+    np.testing.assert_allclose(through_memory["PREDICTION"][:, 0], triton.predict_diabetes(rows), atol=1e-6)
+
+
+def test_management_lists_models_config_metadata_and_statistics(triton):
+    names = {m["name"]: m for m in triton.models()}
+    assert names["text_sentiment"]["state"] == "READY"
+    assert int(triton.config("digit_resnet")["max_batch_size"]) == 64
+    assert triton.metadata("text_embedding")["name"] == "text_embedding"
+    triton.predict_diabetes(datasets.diabetes().x_test[:1])
+    (stats,) = triton.statistics("diabetes_regressor")
+    assert int(stats["inference_count"]) > 0
+    assert triton.server_metadata()["version"] == "2.51.0"
+
+
+def test_errors_map_to_the_client_exceptions(server, protocol, triton):
+    with pytest.raises(ModelNotFound, match="unknown model"):
+        triton.infer("no_such_model", {"X": np.zeros((1, 1), np.float32)})
+    with pytest.raises(InvalidInput, match="TEXT row 0 is empty") as caught:
+        triton.sentiment([""])
+    assert "TEXT row 0 is empty" in caught.value.message  # the server's own words
+    with Client(_url(server, protocol), protocol=protocol) as anonymous, pytest.raises(Forbidden, match="restricted"):
+        anonymous.models()
+    with Client(_url(server, protocol), protocol=protocol, timeout_s=0.001) as hasty, pytest.raises(Timeout):
+        hasty.embed(["a sentence that takes longer than a millisecond to embed"] * 16)
+
+
+def test_client_refuses_use_after_close(server, protocol):
+    connection = Client(_url(server, protocol), protocol=protocol)
+    connection.close()
+    with pytest.raises(ClientClosed):
+        connection.embed("late")
+
+
+def _count_backoffs(monkeypatch) -> list[int]:
+    attempts = []
+    original = client_module.backoff_s
+    monkeypatch.setattr(client_module, "backoff_s", lambda attempt: attempts.append(attempt) or original(attempt))
+    return attempts
+
+
+def test_invalid_input_is_never_retried(triton, monkeypatch):
+    attempts = _count_backoffs(monkeypatch)
+    with pytest.raises(InvalidInput):
+        triton.sentiment([""])
+    assert attempts == []
+
+
+@pytest.fixture
+def lookup_repository(tmp_path):
+    shutil.copytree(ASSETS / "lookup_repository" / "lookup", tmp_path / "repo" / "lookup")
+    write_lookup_model(tmp_path / "repo" / "lookup" / "1" / "model.onnx")
+    return tmp_path / "repo"
+
+
+def _lookup(connection: Client, index: int = 3) -> float:
+    return float(connection.infer("lookup", {"INDEX": np.array([[index]], np.int64)}, outputs=["VALUE"])["VALUE"][0, 0])
+
+
+def test_retries_reach_a_server_that_starts_late_and_give_up_on_a_stopped_one(
+        protocol, lookup_repository, tmp_path, monkeypatch):
+    ports = free_ports(3)
+    url = f"127.0.0.1:{ports[0] if protocol == 'http' else ports[1]}"
+    started = []
+    timer = threading.Timer(1.5, lambda: started.append(launch(tmp_path / "late.log", [lookup_repository], ports)))
+    timer.start()
+    try:
+        with Client(url, protocol=protocol, retries=40, timeout_s=10) as patient:
+            attempts = _count_backoffs(monkeypatch)
+            assert _lookup(patient) == 4.5  # the server was not there when the call began
+            assert attempts, "the call succeeded without a retry: the server was not late"
+        timer.join()
+        assert started[0].stop() == 0
+        attempts.clear()
+        with Client(url, protocol=protocol, retries=2) as hopeful, pytest.raises(ServerUnavailable):
+            _lookup(hopeful)
+        assert attempts == [0, 1]  # two retries with backoff, then the error
+    finally:
+        timer.cancel()
+        for launched in started:
+            launched.stop()
+
+
+@pytest.fixture
+def explicit_server(lookup_repository, tmp_path):
+    launched = launch(tmp_path / "explicit.log", [lookup_repository], MODEL_CONTROL="explicit")
+    try:
+        with Client(launched.settings.http_url, retries=0) as probe:
+            probe.wait_until_ready(60)
+        yield launched
+    finally:
+        launched.stop()
+
+
+def test_load_and_unload_with_the_admin_key(explicit_server, protocol):
+    url = _url(explicit_server, protocol)
+    with Client(url, protocol=protocol, admin_key=ADMIN_KEY) as admin:
+        admin.unload("lookup")
+        deadline = time.monotonic() + 30
+        while any(m["name"] == "lookup" and m["state"] == "READY" for m in admin.models()):
+            assert time.monotonic() < deadline, "lookup never unloaded"
+            time.sleep(0.2)
+        with pytest.raises(ModelNotFound):
+            _lookup(admin)
+        admin.load("lookup")
+        assert _lookup(admin) == 4.5
+    with Client(url, protocol=protocol) as anonymous, pytest.raises(Forbidden):
+        anonymous.unload("lookup")
+
+
+def test_async_client_serves_many_concurrent_requests(server, protocol):
+    texts = [f"Review {i}: the staff were lovely and the food was great." for i in range(40)]
+
+    async def run():
+        async with AsyncClient(_url(server, protocol), protocol=protocol) as triton:
+            return await asyncio.gather(*(triton.sentiment(text) for text in texts),
+                                        triton.embed("one more"), triton.classify_digit(_digit_png(1)))
+
+    *sentiments, embedding, digits = asyncio.run(run())
+    assert all(result[0].label == "positive" for result in sentiments)
+    assert embedding.shape == (1, 384) and digits[0].label == str(vision.digits().y_test[1])
+
+
+def test_client_imports_no_heavy_framework():
+    code = ("import sys, client, client.cli, client.aio, client.client; "
+            "heavy = {'torch', 'transformers', 'tensorrt'} & set(sys.modules); assert not heavy, heavy")
+    assert subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, timeout=60).returncode == 0
+
+
+def _cli(server, protocol, *args, stdin=None, admin=True):
+    env = {**os.environ, "TRITON_URL": _url(server, protocol).removeprefix("http://")}
+    env.pop("TRITON_ADMIN_KEY", None)
+    if admin:
+        env["TRITON_ADMIN_KEY"] = ADMIN_KEY
+    done = subprocess.run([sys.executable, "-m", "client", "--protocol", protocol, *args], input=stdin,
+                          capture_output=True, text=True, cwd=PROJECT_ROOT, env=env, timeout=120)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_cli_commands_print_tables_and_json(server, protocol, tmp_path):
+    code, out, _ = _cli(server, protocol, "health")
+    assert code == 0 and "2.51.0" in out and "True" in out
+    code, out, _ = _cli(server, protocol, "models")
+    assert code == 0 and "text_embedding" in out and "READY" in out
+    code, out, _ = _cli(server, protocol, "embed", stdin="first line\nsecond line\n")
+    assert code == 0 and out.count("384") == 2
+    code, out, _ = _cli(server, protocol, "--json", "sentiment", "It broke after two days.", "--model", "lstm_sentiment")
+    assert code == 0 and json.loads(out)[0]["label"] == "negative"
+    (tmp_path / "digit.png").write_bytes(_digit_png(2))
+    code, out, _ = _cli(server, protocol, "digit", str(tmp_path / "digit.png"))
+    assert code == 0 and f" {vision.digits().y_test[2]} " in out
+    row = ",".join(f"{v:.6f}" for v in datasets.diabetes().x_test[0])
+    code, out, _ = _cli(server, protocol, "--json", "diabetes", "--", row)
+    assert code == 0 and json.loads(out)[0]["prediction"] == pytest.approx(184.3, abs=0.05)
+    code, out, _ = _cli(server, protocol, "cancer", stdin=",".join(map(str, datasets.breast_cancer().x_test[0])) + "\n")
+    assert code == 0 and "probability_benign" in out
+    code, out, _ = _cli(server, protocol, "infer", "diabetes_regressor", "--inputs", json.dumps({"FEATURES": [[0.0] * 10]}))
+    assert code == 0 and "PREDICTION" in json.loads(out)
+    code, out, _ = _cli(server, protocol, "stats", "diabetes_regressor")
+    assert code == 0 and "avg_compute_ms" in out
+
+
+def test_cli_errors_name_the_problem(server, protocol):
+    code, _, err = _cli(server, protocol, "models", admin=False)
+    assert code == 1 and "restricted" in err and "TRITON_ADMIN_KEY" in err
+    code, _, err = _cli(server, protocol, "sentiment", "   ")
+    assert code == 1 and "TEXT row 0 is empty" in err
+    code, _, err = _cli(server, protocol, "diabetes", "1,2,3")
+    assert code == 1 and "rows must have 10 features each" in err
+
+
+def test_cli_load_and_unload(explicit_server, protocol):
+    code, out, _ = _cli(explicit_server, protocol, "unload", "lookup")
+    assert code == 0 and "unloaded" in out
+    code, out, _ = _cli(explicit_server, protocol, "load", "lookup")
+    assert code == 0 and "loaded" in out
+
+
+def test_console_script_is_installed():
+    script = os.path.join(os.path.dirname(sys.executable), "tritonkit")
+    done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "sentiment" in done.stdout
