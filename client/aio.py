@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from client import codec
-from client.client import GRPC_MESSAGE_BYTES, PROTOCOLS, _triton_dtype, _version, backoff_s
+from client.client import PROTOCOLS, _triton_dtype, _version, backoff_s
 from client.errors import ClientClosed, ServerUnavailable, translate
 
 
@@ -35,10 +35,7 @@ class AsyncClient:
         else:
             import tritonclient.grpc.aio as module  # noqa: PLC0415
 
-            self._client = module.InferenceServerClient(self.url, channel_args=[
-                ("grpc.max_send_message_length", GRPC_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", GRPC_MESSAGE_BYTES),
-            ])
+            self._client = module.InferenceServerClient(self.url)  # 2 GB message cap by default, see client.py
         self._module = module
 
     async def __aenter__(self) -> AsyncClient:

@@ -14,7 +14,6 @@ from client.errors import ClientClosed, ClientError, InvalidInput, ServerUnavail
 
 ADMIN_HEADER = "triton-admin-key"
 GRPC_ADMIN_HEADER = f"triton-grpc-protocol-{ADMIN_HEADER}"  # Triton prefixes the key on gRPC
-GRPC_MESSAGE_BYTES = 256 * 1024 * 1024  # gRPC's default 4 MB cap is below a batch of large images
 BACKOFF_BASE_S = 0.1
 BACKOFF_CAP_S = 2.0
 PROTOCOLS = ("http", "grpc")
@@ -58,10 +57,9 @@ class Client:
         else:
             import tritonclient.grpc as module  # noqa: PLC0415
 
-            self._client = module.InferenceServerClient(self.url, channel_args=[
-                ("grpc.max_send_message_length", GRPC_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", GRPC_MESSAGE_BYTES),
-            ])
+            # No channel_args: tritonclient's defaults lift gRPC's 4 MB message cap to 2 GB (Triton's own
+            # limit) and keep its keepalive settings; passing any channel_args would drop both.
+            self._client = module.InferenceServerClient(self.url)
         self._module = module
 
     def __enter__(self) -> Client:

@@ -18,6 +18,7 @@ from conftest import ADMIN_KEY, ASSETS, free_ports, launch, write_lookup_model
 from PIL import Image
 
 import client.client as client_module
+from client import codec
 from client import (
     AsyncClient,
     Client,
@@ -277,3 +278,13 @@ def test_console_script_is_installed():
     script = os.path.join(os.path.dirname(sys.executable), "tritonkit")
     done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "sentiment" in done.stdout
+
+
+def test_grpc_carries_messages_above_its_default_4_mb_limit(server):
+    noise = np.random.default_rng(0).integers(0, 255, (2500, 2500), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "PNG")
+    assert len(buffer.getvalue()) > 4 * 1024 * 1024
+    with Client(server.settings.grpc_url, protocol="grpc") as triton:
+        (prediction,) = triton.classify_digit(buffer.getvalue())
+    assert prediction.label in codec.DIGIT_LABELS  # noise reads as some digit; the point is that it arrived
