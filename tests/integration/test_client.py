@@ -288,3 +288,17 @@ def test_grpc_carries_messages_above_its_default_4_mb_limit(server):
     with Client(server.settings.grpc_url, protocol="grpc") as triton:
         (prediction,) = triton.classify_digit(buffer.getvalue())
     assert prediction.label in codec.DIGIT_LABELS  # noise reads as some digit; the point is that it arrived
+
+
+@pytest.mark.slow
+def test_client_extra_installs_and_works_on_its_own(server, tmp_path):
+    venv = tmp_path / "client-only"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", f"{PROJECT_ROOT}[client]"],
+                         capture_output=True, text=True, timeout=600)
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    installed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list"], capture_output=True, text=True).stdout
+    assert not {"torch", "transformers", "onnxruntime", "tensorrt"} & {line.split()[0] for line in installed.splitlines()[2:]}
+    done = subprocess.run([str(venv / "bin" / "tritonkit"), "--url", server.settings.http_url, "sentiment", "Great food!"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0 and "positive" in done.stdout, done.stderr
