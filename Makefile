@@ -11,11 +11,12 @@ HTTP_PORT ?= 8000
 GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
 PYTEST_ARGS ?=
+LOADTEST_ARGS ?=
 export TRITON_IMAGE HTTP_PORT GRPC_PORT METRICS_PORT
 
 STAMP := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
 
-.PHONY: help setup export lint-repo serve serve-docker test test-unit clean
+.PHONY: help setup export lint-repo serve serve-docker loadtest test test-unit clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +38,9 @@ serve: export ## run the embedded tritonserver in the foreground (Ctrl-C stops i
 
 serve-docker: ## build the NGC-based image and run the same repositories with docker (needs a Docker engine)
 	$(PYTHON) -m server --docker
+
+loadtest: export ## 60 s headless locust run + server-side summary in reports/ (starts a server if none answers)
+	$(PY) -m loadtest --url http://127.0.0.1:$(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT) $(LOADTEST_ARGS)
 
 test: export ## run every test: unit, then integration against a real tritonserver
 	$(PY) -m pytest $(PYTEST_ARGS)

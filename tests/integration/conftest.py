@@ -11,7 +11,6 @@ import dataclasses
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,24 +21,13 @@ import pytest
 
 from client.health import ServerNotReady, wait_until_ready
 from export.__main__ import main as export_main
+from server.ports import free_ports
 from server.settings import ADMIN_HEADER, DEFAULT_REPOSITORIES, GRPC_ADMIN_HEADER, PROJECT_ROOT, ServerSettings
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 ADMIN_KEY = "integration-tests-admin-key"
 READY_TIMEOUT_S = 120
 LOOKUP_TABLE = np.arange(10, dtype=np.float32) * 1.5
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports the kernel just handed out on loopback (closed again, so a server can bind them)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @dataclasses.dataclass
