@@ -14,6 +14,7 @@ from PIL import Image
 from tritonclient.utils import InferenceServerException
 
 pytestmark = pytest.mark.integration
+ATTEMPTS_TO_BATCH = 5
 
 
 def _post(server, model: str, body: dict) -> tuple[int, str]:
@@ -108,15 +109,19 @@ def _stats(server, model: str) -> dict:
 )
 def test_one_bad_request_in_a_batch_fails_alone(server, protocol, model, name, good, bad, step):
     payloads = [good, good, bad, good, good, good, bad, good]
-    before = _stats(server, step)
-    with ThreadPoolExecutor(len(payloads)) as pool:
-        results = list(pool.map(lambda p: _bytes_request(server, protocol, model, name, p), payloads))
-    after = _stats(server, step)
-    for payload, (status, value) in zip(payloads, results):
-        if payload is bad:
-            assert status in ("400", "StatusCode.INVALID_ARGUMENT"), value
-        else:
-            assert status == "ok", value
-    assert after["inference_count"] - before["inference_count"] == len(payloads)
-    executions = after["execution_count"] - before["execution_count"]
-    assert executions < len(payloads), "no dynamic batch was formed; the test proves nothing"
+    batched = False
+    for _ in range(ATTEMPTS_TO_BATCH):  # a burst usually shares a batch; a busy machine may need another try
+        before = _stats(server, step)
+        with ThreadPoolExecutor(len(payloads)) as pool:
+            results = list(pool.map(lambda p: _bytes_request(server, protocol, model, name, p), payloads))
+        after = _stats(server, step)
+        for payload, (status, value) in zip(payloads, results):
+            if payload is bad:
+                assert status in ("400", "StatusCode.INVALID_ARGUMENT"), value
+            else:
+                assert status == "ok", value
+        assert after["inference_count"] - before["inference_count"] == len(payloads)
+        if after["execution_count"] - before["execution_count"] < len(payloads):
+            batched = True
+            break
+    assert batched, "no dynamic batch was formed; the test proves nothing"
