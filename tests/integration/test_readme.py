@@ -1,6 +1,7 @@
 """The README's commands, run exactly as written (ports and the interpreter path aside) against the real server."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -84,10 +85,12 @@ def test_readme_diabetes_curl_answers_with_sklearns_prediction(server, workdir):
     assert answer["outputs"][0]["data"][0] == pytest.approx(expected, abs=1e-4)
 
 
-def test_readme_tritonclient_example_prints_what_is_shown(server, workdir, curl_answers):
+def test_readme_python_examples_print_what_is_shown(server, workdir, curl_answers):
     assert (workdir / "digit.png").is_file()  # from the curl example, as a reader would have it
-    ((script, shown),) = [pair for pair in _example_pairs("python", "text") if "import tritonclient" in pair[0]]
-    done = subprocess.run([sys.executable, "-c", _localize(script, server)], capture_output=True, text=True,
-                          timeout=120, cwd=workdir)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == shown
+    examples = _example_pairs("python", "text")
+    assert len(examples) == 2  # tritonclient, then our Client
+    for script, shown in examples:
+        done = subprocess.run([sys.executable, "-c", _localize(script, server)], capture_output=True, text=True,
+                              timeout=120, cwd=workdir, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == shown
