@@ -49,4 +49,4 @@ test-unit: setup ## unit tests only (no server)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 clean: ## remove exported models and run-time files (keeps .venv)
-	rm -rf .triton model_repository/*/[0-9]*/ .pytest_cache
+	rm -rf .triton model_repository/*/[0-9]*/ ensembles/*/[0-9]*/tokenizer.json ensembles/*/[0-9]*/vocab.txt reports .pytest_cache
