@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ClientError, ValueError, OSError) as exc:
         print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
-    if args.json:
+    if args.json or headers is None:  # generic outputs have no table shape
         print(json.dumps(rows, indent=2))
     else:
         print(table(rows, headers))
@@ -165,8 +165,7 @@ def _infer(client: Client, args):
     dtypes = dict(item.split("=", 1) for item in args.dtype)
     inputs = {name: _array(value, dtypes.get(name)) for name, value in raw.items()}
     outputs = client.infer(args.model, inputs, version=args.model_version)
-    args.json = True  # generic outputs have no table shape
-    return {name: _jsonable(array) for name, array in outputs.items()}, []
+    return {name: _jsonable(array) for name, array in outputs.items()}, None
 
 
 def _array(value, dtype: str | None) -> np.ndarray:
