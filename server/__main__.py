@@ -9,12 +9,14 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
 from client.health import ServerNotReady, wait_until_ready
 from server import docker, embedded
 from server.command import EXIT_TIMEOUT_S
+from server.ports import free_ports
 from server.settings import ADMIN_HEADER, GRPC_ADMIN_HEADER, MODEL_CONTROL_MODES, ServerSettings, SettingsError
 
 READY_TIMEOUT_S = 120  # loading every model on 2 shared cores; a load error exits sooner
@@ -35,6 +37,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--model-control",
         choices=MODEL_CONTROL_MODES,
         help="'explicit' allows load/unload through the (admin-only) repository API [env MODEL_CONTROL, default none]",
+    )
+    parser.add_argument(
+        "--no-http-guard",
+        dest="http_guard",
+        action="store_false",
+        default=None,
+        help="serve tritonserver's HTTP endpoint directly, without server/guard.py in front (malformed JSON "
+        "then gets Triton 2.51's 500 instead of 400) [env HTTP_GUARD=0]",
     )
     parser.add_argument("--log-verbose", type=int, help="tritonserver --log-verbose level [env LOG_VERBOSE, default 0]")
     parser.add_argument(
@@ -64,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def settings_from(args: argparse.Namespace) -> ServerSettings:
-    names = ("host", "http_port", "grpc_port", "metrics_port", "model_control", "log_verbose")
+    names = ("host", "http_port", "grpc_port", "metrics_port", "model_control", "log_verbose", "http_guard")
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.repositories:
         overrides["repositories"] = tuple(args.repositories)
@@ -83,8 +93,11 @@ def missing_versions(repositories) -> list[str]:
 
 
 def serve_embedded(settings: ServerSettings, dry_run: bool) -> int:
+    internal_http_port = free_ports(1)[0] if settings.http_guard else None
     if dry_run:
-        print(shlex.join(embedded.embedded_command(settings, embedded.DEFAULT_BACKEND_DIRECTORY)))
+        print(shlex.join(embedded.embedded_command(settings, embedded.DEFAULT_BACKEND_DIRECTORY, internal_http_port)))
+        if internal_http_port is not None:
+            print(shlex.join(embedded.guard_command(settings, internal_http_port)))
         return 0
     missing = missing_versions(settings.repositories)
     if missing:
@@ -94,34 +107,57 @@ def serve_embedded(settings: ServerSettings, dry_run: bool) -> int:
         print(f"TRITON_ADMIN_KEY was unset; generated one for this run: {settings.admin_key}\n"
               f"  admin APIs need the header '{ADMIN_HEADER}: <key>' ('{GRPC_ADMIN_HEADER}' on gRPC); "
               "export TRITON_ADMIN_KEY to choose your own.")
-    process = embedded.start(settings)
-    # tritonserver runs in its own session (see embedded.start): we pass on exactly one signal.
+    # Each child runs in its own session (see embedded.start): we pass on exactly one signal, in order.
+    children = [embedded.start(settings, http_port=internal_http_port)]
+    if internal_http_port is not None:
+        children.append(embedded.start_guard(settings, internal_http_port))
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        wait_until_ready(settings.http_url, READY_TIMEOUT_S, alive=lambda: process.poll() is None)
-        print_banner(settings, process.pid)
-        return process.wait()
+        wait_until_ready(settings.http_url, READY_TIMEOUT_S, alive=lambda: _all_alive(children))
+        print_banner(settings, children[0].pid)
+        return _wait_any(children)
     except ServerNotReady as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return _stop(process) or 1
+        return _stop(children) or 1
     except KeyboardInterrupt:
         print("stopping tritonserver (in-flight requests get up to "
               f"{EXIT_TIMEOUT_S} s)...", file=sys.stderr, flush=True)
-        return _stop(process)
+        return _stop(children)
 
 
 def _raise_interrupt(*_):
     raise KeyboardInterrupt
 
 
-def _stop(process: subprocess.Popen) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-    try:
-        return process.wait(EXIT_TIMEOUT_S + 5)
-    except (subprocess.TimeoutExpired, KeyboardInterrupt):
-        process.kill()
-        return process.wait()
+def _all_alive(children: list[subprocess.Popen]) -> bool:
+    return all(child.poll() is None for child in children)
+
+
+def _wait_any(children: list[subprocess.Popen]) -> int:
+    """Waits until one child exits (tritonserver, or the guard in front of it), then stops the others."""
+    while _all_alive(children):
+        time.sleep(0.5)
+    exited = next(child for child in children if child.poll() is not None)
+    _stop(children)
+    if exited is children[0]:
+        return exited.returncode
+    print(f"error: the HTTP guard exited ({exited.returncode}); tritonserver was stopped too", file=sys.stderr)
+    return exited.returncode or 1
+
+
+def _stop(children: list[subprocess.Popen]) -> int:
+    """Stops the guard first (it finishes its in-flight requests and closes its pooled connections, which
+    tritonserver would otherwise wait on), then tritonserver; returns tritonserver's exit code."""
+    codes = {}
+    for child in reversed(children):
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+        try:
+            codes[child.pid] = child.wait(EXIT_TIMEOUT_S + 5)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            child.kill()
+            codes[child.pid] = child.wait()
+    return codes[children[0].pid]
 
 
 def print_banner(settings: ServerSettings, pid: int) -> None:

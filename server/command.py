@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from server.settings import ADMIN_HEADER, RESTRICTED_APIS, ServerSettings
+from server.settings import ADMIN_HEADER, LOOPBACK, RESTRICTED_APIS, ServerSettings
 
 EXIT_TIMEOUT_S = 10  # in-flight requests get this long to finish on Ctrl-C / SIGTERM
 
@@ -18,6 +18,7 @@ def tritonserver_args(
     repositories: Sequence[str],
     *,
     backend_directory: str | None = None,
+    http_port: int | None = None,
 ) -> list[str]:
     """Arguments after the ``tritonserver`` program name.
 
@@ -26,14 +27,17 @@ def tritonserver_args(
         repositories: model repository paths as the server sees them (host or container paths).
         backend_directory: where backends live; ``None`` keeps the server's default
             (``/opt/tritonserver/backends`` in the container).
+        http_port: where tritonserver's own HTTP endpoint listens, on loopback, when the HTTP guard
+            holds ``settings.http_port`` (see server/guard.py); ``None`` serves HTTP directly.
     """
     restricted = f"{','.join(RESTRICTED_APIS)}:{ADMIN_HEADER}={settings.admin_key}"
     args = [f"--model-repository={path}" for path in repositories]
     if backend_directory is not None:
         args.append(f"--backend-directory={backend_directory}")
+    http_address = (settings.host, settings.http_port) if http_port is None else (LOOPBACK, http_port)
     args += [
-        f"--http-address={settings.host}",
-        f"--http-port={settings.http_port}",
+        f"--http-address={http_address[0]}",
+        f"--http-port={http_address[1]}",
         f"--grpc-address={settings.host}",
         f"--grpc-port={settings.grpc_port}",
         f"--metrics-address={settings.host}",

@@ -20,7 +20,7 @@ import sysconfig
 from pathlib import Path
 
 from server.command import tritonserver_args
-from server.settings import PROJECT_ROOT, ServerSettings
+from server.settings import LOOPBACK, PROJECT_ROOT, ServerSettings
 
 BACKENDS_SOURCE = Path(__file__).resolve().parent / "backends"
 DEFAULT_BACKEND_DIRECTORY = PROJECT_ROOT / ".triton" / "backends"
@@ -84,23 +84,41 @@ def server_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def embedded_command(settings: ServerSettings, backend_directory: Path) -> list[str]:
-    """The full argv of the embedded server."""
+def embedded_command(settings: ServerSettings, backend_directory: Path, http_port: int | None = None) -> list[str]:
+    """The full argv of the embedded server (``http_port``: see ``tritonserver_args``)."""
     binary = pytriton_root() / "bin" / "tritonserver"
     repositories = [str(Path(path).resolve()) for path in settings.repositories]
-    return [str(binary), *tritonserver_args(settings, repositories, backend_directory=str(backend_directory))]
+    args = tritonserver_args(settings, repositories, backend_directory=str(backend_directory), http_port=http_port)
+    return [str(binary), *args]
 
 
-def start(settings: ServerSettings, *, stdout=None, backend_directory: Path | None = None) -> subprocess.Popen:
+def guard_command(settings: ServerSettings, upstream_port: int) -> list[str]:
+    """The argv of the HTTP guard that holds the public HTTP port in front of tritonserver."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return [sys.executable, "-m", "server.guard", "--listen", f"{host}:{settings.http_port}",
+            "--upstream", f"http://{LOOPBACK}:{upstream_port}"]
+
+
+def start(settings: ServerSettings, *, stdout=None, backend_directory: Path | None = None,
+          http_port: int | None = None) -> subprocess.Popen:
     """Starts the embedded tritonserver and returns its process (not waiting for readiness).
 
     The server gets a session of its own, so a terminal's Ctrl-C reaches only the caller, which
     passes on exactly one signal; it is also told to stop (SIGTERM) if the caller dies.
     """
     directory = prepare_backends(backend_directory or DEFAULT_BACKEND_DIRECTORY)
+    return _spawn(embedded_command(settings, directory, http_port), server_environment(), stdout)
+
+
+def start_guard(settings: ServerSettings, upstream_port: int, *, stdout=None) -> subprocess.Popen:
+    """Starts ``server.guard`` on ``settings.http_port``, forwarding to tritonserver on ``upstream_port``."""
+    return _spawn(guard_command(settings, upstream_port), None, stdout)
+
+
+def _spawn(argv: list[str], env: dict[str, str] | None, stdout) -> subprocess.Popen:
     return subprocess.Popen(
-        embedded_command(settings, directory),
-        env=server_environment(),
+        argv,
+        env=env,
         stdout=stdout,
         stderr=subprocess.STDOUT if stdout is not None else None,
         start_new_session=True,

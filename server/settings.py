@@ -43,6 +43,8 @@ class ServerSettings:
         admin_key_generated: True when ``admin_key`` was generated because ``TRITON_ADMIN_KEY`` was unset.
         repositories: model repositories, each passed as ``--model-repository``.
         log_verbose: tritonserver's ``--log-verbose`` level.
+        http_guard: put ``server.guard`` on the HTTP port (embedded server only), so a malformed JSON
+            body gets 400 rather than Triton 2.51's 500; tritonserver's HTTP moves to a private port.
     """
 
     admin_key: str
@@ -54,6 +56,7 @@ class ServerSettings:
     admin_key_generated: bool = False
     repositories: tuple[Path, ...] = DEFAULT_REPOSITORIES
     log_verbose: int = 0
+    http_guard: bool = True
 
     def __post_init__(self):
         for name in ("http_port", "grpc_port", "metrics_port"):
@@ -91,7 +94,7 @@ class ServerSettings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> ServerSettings:
-        """Reads HOST, HTTP_PORT, GRPC_PORT, METRICS_PORT, MODEL_CONTROL, TRITON_ADMIN_KEY, LOG_VERBOSE.
+        """Reads HOST, HTTP_PORT, GRPC_PORT, METRICS_PORT, MODEL_CONTROL, TRITON_ADMIN_KEY, LOG_VERBOSE, HTTP_GUARD.
 
         Keyword ``overrides`` win over the environment (used by tests and CLI flags).
         """
@@ -103,6 +106,7 @@ class ServerSettings:
             "metrics_port": _int_setting(env, "METRICS_PORT", 8002),
             "model_control": env.get("MODEL_CONTROL") or "none",
             "log_verbose": _int_setting(env, "LOG_VERBOSE", 0),
+            "http_guard": _bool_setting(env, "HTTP_GUARD", True),
         }
         key = env.get("TRITON_ADMIN_KEY")
         values["admin_key"] = key or secrets.token_urlsafe(24)
@@ -119,6 +123,17 @@ def _int_setting(env, name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not an integer") from None
+
+
+def _bool_setting(env, name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean; use 1 or 0")
 
 
 def _url_host(host: str) -> str:

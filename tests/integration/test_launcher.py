@@ -84,5 +84,5 @@ def _post_status(url: str, headers: dict) -> int:
 def test_help_documents_every_environment_variable():
     done = subprocess.run([sys.executable, "-m", "server", "--help"], capture_output=True, text=True,
                           cwd=PROJECT_ROOT, timeout=60)
-    for variable in ("HOST", "HTTP_PORT", "GRPC_PORT", "METRICS_PORT", "MODEL_CONTROL", "TRITON_IMAGE"):
+    for variable in ("HOST", "HTTP_PORT", "GRPC_PORT", "METRICS_PORT", "MODEL_CONTROL", "TRITON_IMAGE", "HTTP_GUARD"):
         assert variable in done.stdout

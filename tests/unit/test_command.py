@@ -50,3 +50,9 @@ def test_args_use_only_flags_the_embedded_tritonserver_knows():
     known = set(re.findall(r"^\s+(--[a-z0-9-]+)", help_text, flags=re.MULTILINE))
     used = {arg.split("=", 1)[0] for arg in _args(model_control="explicit")}
     assert used <= known, f"unknown to tritonserver 2.51: {sorted(used - known)}"
+
+
+def test_args_move_http_to_a_private_loopback_port_behind_the_guard():
+    args = tritonserver_args(ServerSettings(admin_key=KEY, host="0.0.0.0"), ["/r"], http_port=45678)
+    assert "--http-address=127.0.0.1" in args and "--http-port=45678" in args
+    assert "--grpc-address=0.0.0.0" in args  # gRPC and metrics stay where the settings put them

@@ -40,3 +40,13 @@ def test_settings_read_environment_when_variables_are_set():
 def test_settings_raise_named_error_when_value_is_bad(env, message):
     with pytest.raises(SettingsError, match=message):
         ServerSettings.from_env(env)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("", True), ("1", True), ("on", True), ("0", False), ("false", False)])
+def test_http_guard_is_on_unless_http_guard_says_otherwise(raw, expected):
+    assert ServerSettings.from_env({"HTTP_GUARD": raw}).http_guard is expected
+
+
+def test_http_guard_rejects_a_value_that_is_not_a_boolean():
+    with pytest.raises(SettingsError, match="HTTP_GUARD='maybe' is not a boolean"):
+        ServerSettings.from_env({"HTTP_GUARD": "maybe"})
