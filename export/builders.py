@@ -66,6 +66,7 @@ def minilm_sentiment() -> Built:
         expected={"logits": text.run_model(classifier, data.test_texts)},
         metric=lambda outputs: text.accuracy(outputs["logits"], data.test_labels),
         assets=_minilm_assets(),
+        pytorch_module=classifier,
     )
 
 
@@ -93,6 +94,7 @@ def digit_resnet() -> Built:
         holdout={"pixel_values": split.x_test},
         expected={"logits": _run_torch(module, split.x_test)},
         metric=lambda outputs: float(np.mean(np.argmax(outputs["logits"], axis=1) == split.y_test)),
+        pytorch_module=module,
     )
 
 

@@ -58,6 +58,11 @@ def fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+def pytorch_weights_path(repository: Path, model: str) -> Path:
+    """Where a model's trained PyTorch weights go: ``artifacts/pytorch/`` beside the repository."""
+    return Path(repository).resolve().parent / "artifacts" / "pytorch" / f"{model}.pt"
+
+
 def read_record(path: Path) -> ExportRecord | None:
     try:
         return ExportRecord(**json.loads(path.read_text()))
@@ -73,6 +78,8 @@ def up_to_date(
         (steps_repository / step / "1").is_dir() and any((steps_repository / step / "1").glob("*.json"))
         for step in spec.step_assets
     ):
+        return None
+    if spec.keeps_pytorch_weights and not pytorch_weights_path(repository, spec.name).is_file():
         return None
     records = []
     for version in spec.versions:
@@ -126,6 +133,8 @@ def export_model(spec: ModelSpec, repository: Path, current: str, steps_reposito
             for name, content in built.assets.items():
                 (steps_repository / step / "1").mkdir(parents=True, exist_ok=True)
                 (steps_repository / step / "1" / name).write_bytes(content)
+    if spec.keeps_pytorch_weights:
+        _save_pytorch_weights(spec, built, pytorch_weights_path(repository, spec.name))
     for record in records:  # written last: a record means the whole export finished
         path = repository / spec.name / str(record.version) / RECORD_NAME
         path.write_text(json.dumps(dataclasses.asdict(record), indent=2) + "\n")
@@ -140,6 +149,17 @@ def _write_version(version_dir: Path, payload: bytes, built: Built) -> None:
     tmp = version_dir / "model.onnx.tmp"
     tmp.write_bytes(payload)
     tmp.replace(version_dir / "model.onnx")  # a running server never sees half a file
+
+
+def _save_pytorch_weights(spec: ModelSpec, built: Built, path: Path) -> None:
+    import torch  # noqa: PLC0415
+
+    if built.pytorch_module is None:
+        raise ExportError(f"{spec.name}: keeps_pytorch_weights is set but the builder returned no pytorch_module")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save(built.pytorch_module.state_dict(), tmp)
+    tmp.replace(path)
 
 
 def _write_config(spec: ModelSpec, model_dir: Path, built: Built) -> bool:

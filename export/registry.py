@@ -39,6 +39,7 @@ MODELS: dict[str, ModelSpec] = {
             builders.minilm_sentiment, atol=1e-4, metric_name="accuracy",
             int8_atol=2.5,  # logits span about +-20 (LOGIT_SCALE); held-out accuracy is the real check
             labels=text.LABELS, serving=TEXT_SERVING, step_assets=("minilm_tokenizer",),
+            keeps_pytorch_weights=True,  # bench/ serves it with Flask + PyTorch as the baseline
         ),
         ModelSpec(
             "lstm_sentiment_classifier", "PyTorch",
@@ -51,6 +52,7 @@ MODELS: dict[str, ModelSpec] = {
             "residual CNN on load_digits images 0-1499, input 8x8 ink in 0..1",
             builders.digit_resnet, atol=1e-4, metric_name="accuracy",
             labels=vision.LABELS, serving=ServingOptions(max_batch_size=64, max_queue_delay_us=1000),
+            keeps_pytorch_weights=True,
         ),
     )
 }

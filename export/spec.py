@@ -20,6 +20,7 @@ class Built:
         expected: the source framework's outputs on ``holdout`` by ONNX output name.
         metric: held-out metric computed from a graph's outputs on ``holdout``.
         assets: extra files written beside ``model.onnx`` in every version folder (tokenizer, vocabulary).
+        pytorch_module: the trained ``torch.nn.Module``, for specs with ``keeps_pytorch_weights``.
     """
 
     onnx_model: object
@@ -27,6 +28,7 @@ class Built:
     expected: dict[str, np.ndarray]
     metric: Callable[[dict[str, np.ndarray]], float]
     assets: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    pytorch_module: object | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +50,8 @@ class ModelSpec:
         fp16_atol: max absolute error of the TensorRT FP16 engine against ONNX Runtime.
         step_assets: ensemble steps (folders of ``ensembles/``) whose version 1 also gets ``Built.assets``,
             such as the tokenizer step that must cut text exactly like this model's training did.
+        keeps_pytorch_weights: save the trained module's ``state_dict`` to ``artifacts/pytorch/<name>.pt``
+            (beside the repository, never inside it), for the benchmark's PyTorch baseline (bench/).
     """
 
     name: str
@@ -62,6 +66,7 @@ class ModelSpec:
     tensorrt: bool = True
     fp16_atol: float = 0.05
     step_assets: tuple[str, ...] = ()
+    keeps_pytorch_weights: bool = False
 
     def __post_init__(self):
         if not self.name.replace("_", "").isalnum():

@@ -11,6 +11,7 @@ COUNTERS = {
     "nv_inference_request_failure": "failure",
     "nv_inference_exec_count": "executions",
     "nv_inference_count": "inferences",
+    "nv_inference_request_duration_us": "request_us",
     "nv_inference_queue_duration_us": "queue_us",
     "nv_inference_compute_infer_duration_us": "compute_us",
     "nv_inference_compute_input_duration_us": "input_us",

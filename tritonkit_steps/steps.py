@@ -76,7 +76,7 @@ class TokenizerStep(BatchStep):
     """TEXT BYTES [1] -> input_ids, attention_mask INT64 [bucket] with the tokenizer.json beside this model.
 
     Parameters: ``max_tokens`` (truncation, default 256). Each request is padded to the smallest length
-    bucket (16/32/64/128/256) that holds its longest row, so the model step batches similar lengths.
+    bucket (16/24/32/48/64/96/128/160/192/256) that holds its longest row, so the model step batches similar lengths.
     """
 
     def setup(self):

@@ -7,7 +7,9 @@ import numpy as np
 from tritonkit_steps import RequestError
 
 MAX_TEXT_BYTES = 16_384  # a few pages; longer texts are truncated anyway, so refuse them early
-LENGTH_BUCKETS = (16, 32, 64, 128, 256)  # pad each request to the smallest bucket that fits
+LENGTH_BUCKETS = (16, 24, 32, 48, 64, 96, 128, 160, 192, 256)  # pad each request to the smallest that fits
+# Fine steps: a padded token costs as much as a real one, and on a few CPU cores batching gains little (see
+# bench/results/TUNING.md): ~100-word texts (110-140 pieces) fill 160, not 256.
 
 
 def decode_text(raw, row: int, max_bytes: int = MAX_TEXT_BYTES) -> str:

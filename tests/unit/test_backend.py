@@ -1,6 +1,7 @@
 """The pure parts of the Python-based onnxruntime backend (batching and errors run against the real server)."""
 
 import importlib.util
+import os
 import sys
 
 import onnxruntime as ort
@@ -33,7 +34,13 @@ def test_session_options_take_thread_counts_from_config_parameters(backend):
 
 def test_session_options_ignore_parameters_of_other_backends(backend):
     options = backend.session_options(_parameters(enable_mem_arena="1"))
-    assert options.intra_op_num_threads == 0  # ORT's default
+    assert options.intra_op_num_threads == len(os.sched_getaffinity(0))  # unset: one thread per usable CPU
+
+
+def test_session_options_never_ask_for_more_threads_than_usable_cpus(backend):
+    cpus = len(os.sched_getaffinity(0))
+    assert backend.session_options(_parameters(intra_op_thread_count=str(cpus + 3))).intra_op_num_threads == cpus
+    assert backend.session_options(_parameters(intra_op_thread_count="1")).intra_op_num_threads == 1
 
 
 @pytest.mark.parametrize(

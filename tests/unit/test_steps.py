@@ -31,7 +31,7 @@ def test_decode_text_keeps_unicode():
     assert texts.decode_text("Un café très bon".encode(), 3) == "Un café très bon"
 
 
-@pytest.mark.parametrize(("length", "bucket"), [(1, 16), (16, 16), (17, 32), (100, 128), (256, 256), (999, 256)])
+@pytest.mark.parametrize(("length", "bucket"), [(1, 16), (16, 16), (17, 24), (100, 128), (130, 160), (256, 256), (999, 256)])
 def test_bucket_is_the_smallest_that_fits(length, bucket):
     assert texts.bucket_length(length) == bucket
 

@@ -1,0 +1,91 @@
+"""bench/: the load generator, the baseline and the report, against the real server (the full run is `make bench`)."""
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+
+from bench import baseline, inputs, loadgen, report
+from bench.__main__ import int8_repository, unbatched_repositories
+from conftest import infer_over
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_closed_loop_measures_text_sentiment_without_errors(server, protocol):
+    url = server.settings.grpc_url if protocol == "grpc" else server.settings.http_url.removeprefix("http://")
+    payloads = [text.encode() for text in inputs.short_texts()[:10]]
+    target = loadgen.TritonTarget("t", protocol, url, "text_sentiment", "TEXT", payloads, ("LABEL", "PROBABILITIES"))
+
+    async def run():
+        await target.open()
+        try:
+            return await loadgen.closed_loop(target, concurrency=4, requests=24, max_seconds=60)
+        finally:
+            await target.close()
+
+    sample = asyncio.run(run())
+    assert (len(sample.latencies), sample.errors) == (24, 0), sample.first_error
+    assert 0 < sample.percentile(50) <= sample.percentile(95)
+    assert sample.percentile(99) is None  # 24 requests are too few to quote a p99
+
+
+def test_closed_loop_counts_errors_and_keeps_the_first():
+    class Broken(loadgen.Target):
+        async def call(self, index):
+            raise RuntimeError(f"no answer for {index}")
+
+    sample = asyncio.run(loadgen.closed_loop(Broken(), concurrency=2, requests=6, max_seconds=5))
+    assert sample.errors == 6 and sample.latencies == [] and sample.first_error.startswith("RuntimeError: no answer")
+
+
+def test_baseline_serves_the_same_model_as_triton(server):
+    app = baseline.sentiment_app().test_client()
+    texts = list(inputs.short_texts()[:4])
+    served = infer_over(server.settings, "grpc", "text_sentiment",
+                        {"TEXT": np.array([[text.encode()] for text in texts], dtype=np.object_)},
+                        ["LABEL", "PROBABILITIES"])
+    for row, text in enumerate(texts):
+        answer = app.post("/predict", json={"text": text}).get_json()
+        assert answer["label"] == served["LABEL"][row][0].decode()
+        np.testing.assert_allclose(answer["probabilities"], served["PROBABILITIES"][row], atol=1e-4)
+    refused = app.post("/predict", json={"text": "  "})
+    assert refused.status_code == 400 and "non-empty text" in refused.get_json()["error"]
+
+
+def test_int8_and_unbatched_repositories_change_only_what_they_say(tmp_path):
+    config = (int8_repository(tmp_path / "int8") / "text_sentiment_int8" / "config.pbtxt").read_text()
+    assert 'name: "text_sentiment_int8"' in config and "model_version: 2" in config
+    repositories = unbatched_repositories(tmp_path / "unbatched")
+    configs = {path.parent.name: path.read_text() for repository in repositories
+               for path in repository.glob("*/config.pbtxt")}
+    assert set(configs) == {"minilm_tokenizer", "minilm_sentiment", "sentiment_postprocess", "text_sentiment"}
+    assert not any("dynamic_batching" in text for text in configs.values())
+    assert "max_batch_size: 32" in configs["minilm_sentiment"]
+
+
+def _point(system, workload, concurrency, throughput, p95, repeat=1):
+    return {"system": system, "workload": workload, "concurrency": concurrency, "repeat": repeat,
+            "requests": 1200, "errors": 0, "throughput": throughput, "p50_ms": p95 / 2, "p95_ms": p95,
+            "p99_ms": None, "latencies_ms": [p95 / 2] * 1200, "server": None}
+
+
+def test_report_states_each_target_with_its_figure(tmp_path):
+    points = [_point(report.BASELINE, "short", 8, 50.0, 200.0), _point(report.OURS, "short", 8, 160.0, 60.0),
+              _point(report.OURS, "short", 16, 170.0, 100.0), _point("Triton gRPC INT8", "short", 16, 300.0, 50.0)]
+    results = {"date": "d", "duration_s": 60, "machine": "m", "command": "python -m bench", "note": "",
+               "server_cpus": "1", "client_cpus": "0", "shared_cpus": [],
+               "settings": {"requests": 1000, "max_seconds": 8, "repeats": 1, "warmup_seconds": 2},
+               "agreement": {"short": {"inputs": 4, "same_label": 4, "max_probability_difference": 1e-6}},
+               "accuracy": {"1": 0.9, "2": 0.9},
+               "ceiling": [{"model": "minilm_sentiment", "version": 1, "workload": "short", "batch": 4, "rows_per_s": 200.0},
+                           {"model": "minilm_sentiment", "version": 2, "workload": "short", "batch": 2, "rows_per_s": 400.0}],
+               "points": points}
+    text = report.markdown(json.loads(json.dumps(results)))
+    assert "3.20x (160.0 vs 50.0 req/s); p95 60.0 vs 200.0 ms | yes" in text
+    assert "| 85% (170.0 req/s at c=16 vs 200.0/s at batch 4) | yes |" in text
+    assert "1.76x at saturation; held-out accuracy drop 0.0 points | yes" in text
+    report.plot(results, tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
