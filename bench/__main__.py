@@ -170,12 +170,14 @@ def plan(servers: dict, baselines: dict) -> list[dict]:
     return rows
 
 
-async def measure(args, rows: list[dict]) -> list[dict]:
+async def measure(args, rows: list[dict], ceilings: list[dict]) -> list[dict]:
+    """Every point, repeat by repeat; each repeat starts with a ceiling pass (noise hits all systems alike)."""
     concurrencies = [int(value) for value in args.concurrency.split(",")]
     points = []
     total = args.repeats * len(rows) * len(concurrencies)
     done, started = 0, time.perf_counter()
     for repeat in range(1, args.repeats + 1):
+        ceilings += [{**entry, "repeat": repeat} for entry in ceiling(args)]
         for row in rows:
             target = row["make"]()
             await target.open()
@@ -318,12 +320,12 @@ def main(argv=None) -> int:
         print(f"systems up in {time.time() - started:.0f} s; logs in {work}", flush=True)
         checks = asyncio.run(agreement(servers, baselines))
         print(f"baseline vs Triton on the same inputs: {json.dumps(checks)}", flush=True)
-        ceilings = ceiling(args)
         rows = plan(servers, baselines)
+        ceilings: list[dict] = []
         if args.systems:
             wanted = {name.strip() for name in args.systems.split(",")}
             rows = [row for row in rows if row["system"] in wanted]
-        points = asyncio.run(measure(args, rows))
+        points = asyncio.run(measure(args, rows, ceilings))
     finally:
         fleet.stop()
     results = {
