@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bench import inputs, loadgen, report
+from bench import cpu, inputs, loadgen, report
 from client.health import wait_until_ready
 from export.pipeline import RECORD_NAME, pytorch_weights_path
 from loadtest import metrics
@@ -94,7 +94,7 @@ def start_triton(fleet: Fleet, name: str, repositories: list[Path]) -> dict:
     for repository in repositories:
         argv += ["--model-repository", str(repository)]
     log = fleet.start(name, argv, {"TRITON_ADMIN_KEY": ADMIN_KEY})
-    return {"http": f"127.0.0.1:{http}", "grpc": f"127.0.0.1:{grpc}", "log": log,
+    return {"http": f"127.0.0.1:{http}", "grpc": f"127.0.0.1:{grpc}", "log": log, "pid": fleet.processes[-1].pid,
             "metrics": f"http://127.0.0.1:{metrics_port}/metrics"}
 
 
@@ -161,8 +161,8 @@ def plan(servers: dict, baselines: dict) -> list[dict]:
         triton("Triton gRPC", "grpc", main["grpc"], "text_sentiment", workload, main)
         triton("Triton HTTP", "http", main["http"], "text_sentiment", workload, main)
         triton("Triton gRPC INT8", "grpc", main["grpc"], "text_sentiment_int8", workload, main)
-        triton("Triton gRPC, no batching", "grpc", unbatched["grpc"], "text_sentiment", workload, unbatched)
-    triton("Triton HTTP, no guard", "http", main["http_direct"], "text_sentiment", "short", main)
+        triton("Triton gRPC unbatched", "grpc", unbatched["grpc"], "text_sentiment", workload, unbatched)
+    triton("Triton HTTP no guard", "http", main["http_direct"], "text_sentiment", "short", main)
     rows.append({"system": "baseline Flask+PyTorch", "workload": "digits", "server": None,
                  "make": lambda: loadgen.FlaskTarget("baseline", baselines["digits"], pngs, None)})
     triton("Triton gRPC", "grpc", main["grpc"], "digit_classifier", "digits", main, "IMAGE", pngs)
@@ -185,10 +185,14 @@ async def measure(args, rows: list[dict], ceilings: list[dict]) -> list[dict]:
                 await loadgen.closed_loop(target, max(concurrencies), 10**9, args.warmup_seconds)
                 for concurrency in concurrencies:
                     before = metrics.scrape(row["server"]["metrics"]) if row["server"] else None
+                    ticks = cpu.snapshot(row["server"]["pid"]) if row["server"] else None
                     sample = await loadgen.closed_loop(target, concurrency, args.requests, args.max_seconds,
                                                        start_index=repeat * 7919 + concurrency)
                     server_side = metrics.delta(before, metrics.scrape(row["server"]["metrics"])) if before else None
-                    points.append(point(row, repeat, concurrency, sample, server_side))
+                    entry = point(row, repeat, concurrency, sample, server_side)
+                    if ticks is not None:
+                        entry["cpu"] = cpu.shares(ticks, cpu.snapshot(row["server"]["pid"]), sample.seconds)
+                    points.append(entry)
                     done += 1
                     print(f"[{done}/{total} {time.perf_counter() - started:.0f}s] repeat {repeat} {row['system']:<26}"
                           f" {row['workload']:<6} c={concurrency:<2} {sample.throughput:7.1f} req/s"
@@ -339,6 +343,7 @@ def main(argv=None) -> int:
                      "warmup_seconds": args.warmup_seconds},
         "agreement": checks, "accuracy": accuracy(), "ceiling": ceilings, "points": points,
     }
+    results["summary"] = report.summarize(points)
     (args.out / "README.md").write_text(report.markdown(results))
     report.plot(results, args.out / "throughput_vs_p95.png")
     for entry in points:  # the report pooled them; the committed JSON keeps the summaries

@@ -21,14 +21,16 @@ class ServingOptions:
 
     Attributes:
         max_batch_size: largest batch the dynamic batcher forms (0 disables batching).
-        max_queue_delay_us: how long the batcher may hold a request to grow a batch.
+        max_queue_delay_us: how long the batcher may hold a request to grow a batch. 0 (the default): it never
+            waits, yet still batches whatever queued while the instance was busy. On CPU a wait only adds
+            latency (bench/results/TUNING.md, step 3); a GPU host may gain from a few hundred microseconds.
         instance_count: model instances (each one ONNX Runtime session) on the CPU.
         intra_op_threads: ONNX Runtime threads inside one operator, per instance.
         warmup: send one zero-filled request per instance at load, so the first user request is not the slow one.
     """
 
     max_batch_size: int = 64
-    max_queue_delay_us: int = 500
+    max_queue_delay_us: int = 0
     instance_count: int = 1
     intra_op_threads: int = 1  # small graphs: one thread beats contention on 2 shared cores
     warmup: bool = True

@@ -10,7 +10,7 @@ from export.config import ServingOptions
 from export.spec import ModelSpec
 
 
-TEXT_SERVING = ServingOptions(max_batch_size=32, max_queue_delay_us=2000, intra_op_threads=2)
+TEXT_SERVING = ServingOptions(max_batch_size=32, intra_op_threads=2)
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -51,7 +51,7 @@ MODELS: dict[str, ModelSpec] = {
             "digit_resnet", "PyTorch",
             "residual CNN on load_digits images 0-1499, input 8x8 ink in 0..1",
             builders.digit_resnet, atol=1e-4, metric_name="accuracy",
-            labels=vision.LABELS, serving=ServingOptions(max_batch_size=64, max_queue_delay_us=1000),
+            labels=vision.LABELS, serving=ServingOptions(max_batch_size=64),
             keeps_pytorch_weights=True,
         ),
     )
