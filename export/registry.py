@@ -10,7 +10,9 @@ from export.config import ServingOptions
 from export.spec import ModelSpec
 
 
-TEXT_SERVING = ServingOptions(max_batch_size=32, intra_op_threads=2)
+# Two instances: with one, its dynamic batcher thread burns 12-15% of a CPU whenever requests queue behind
+# the busy instance (bench/results/TUNING.md, step 4); threads are capped at the usable CPUs at run time.
+TEXT_SERVING = ServingOptions(max_batch_size=32, instance_count=2, intra_op_threads=2)
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
