@@ -9,17 +9,11 @@ import random
 
 import numpy as np
 
-from loadtest.workload import DATA
+from loadtest.workload import sentences as _sentences
 
 POOL = 240  # distinct inputs per set; requests cycle through them
 SHORT_WORDS = (8, 12)
 LONG_WORDS = (90, 110)
-
-
-def _sentences() -> list[str]:
-    lines = [row.split("\t")[0] for row in (DATA / "reviews.tsv").read_text(encoding="utf-8").splitlines()[1:]]
-    lines += (DATA / "unlabelled.txt").read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip()]
 
 
 @functools.lru_cache(maxsize=1)

@@ -13,11 +13,20 @@ import numpy as np
 DATA = Path(__file__).resolve().parent.parent / "data" / "sentiment"
 
 
+def _lines() -> list[str]:
+    lines = [row.split("\t")[0] for row in (DATA / "reviews.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    return lines + (DATA / "unlabelled.txt").read_text(encoding="utf-8").splitlines()
+
+
+def sentences() -> list[str]:
+    """Every review and unlabelled sentence of the shipped dataset, stripped, blank lines dropped."""
+    return [line.strip() for line in _lines() if line.strip()]
+
+
 @functools.lru_cache(maxsize=1)
 def texts() -> list[str]:
     """Every review and unlabelled sentence, plus longer texts joined from several (paragraph-like)."""
-    lines = [row.split("\t")[0] for row in (DATA / "reviews.tsv").read_text(encoding="utf-8").splitlines()[1:]]
-    lines += (DATA / "unlabelled.txt").read_text(encoding="utf-8").splitlines()
+    lines = _lines()
     rng = random.Random(0)
     paragraphs = [" ".join(rng.sample(lines, rng.randint(3, 8))) for _ in range(200)]
     return [line for line in lines if line.strip()] + paragraphs
