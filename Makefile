@@ -13,11 +13,12 @@ METRICS_PORT ?= 8002
 PYTEST_ARGS ?=
 LOADTEST_ARGS ?=
 BENCH_ARGS ?=
+EXPORT_ARGS ?=
 export TRITON_IMAGE HTTP_PORT GRPC_PORT METRICS_PORT
 
 STAMP := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
 
-.PHONY: help setup export lint-repo serve serve-docker loadtest bench test test-unit clean
+.PHONY: help setup export lint lint-repo serve serve-docker loadtest bench test test-unit test-export test-integration clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,29 +29,39 @@ $(STAMP): pyproject.toml
 	scripts/setup.sh "$(PYTHON)" "$(VENV)" "$(EXTRAS)"
 	@touch $@
 
-export: setup ## train and export every model into model_repository/ (skips up-to-date ones)
-	$(PY) -m export
+export: setup ## train and export every model, regenerate every config.pbtxt (EXPORT_ARGS=--check-configs: check only)
+	$(PY) -m tritonkit.export $(EXPORT_ARGS)
+
+lint: setup ## ruff on the code and tests, mypy on the client package
+	$(PY) -m ruff check src tests
+	$(PY) -m mypy src/tritonkit/client
 
 lint-repo: export ## check every config.pbtxt against its ONNX graph and every ensemble's wiring
-	$(PY) -m export.lint
+	$(PY) -m tritonkit.export.lint
 
 serve: export ## run the embedded tritonserver in the foreground (Ctrl-C stops it)
-	$(PY) -m server
+	$(PY) -m tritonkit.server
 
 serve-docker: ## build the NGC-based image and run the same repositories with docker (needs a Docker engine)
-	$(PYTHON) -m server --docker
+	PYTHONPATH=src $(PYTHON) -m tritonkit.server --docker
 
 loadtest: export ## 60 s headless locust run + server-side summary in reports/ (starts a server if none answers)
-	$(PY) -m loadtest --url http://127.0.0.1:$(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT) $(LOADTEST_ARGS)
+	$(PY) -m tritonkit.loadtest --url http://127.0.0.1:$(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT) $(LOADTEST_ARGS)
 
 bench: export ## side-by-side benchmark (Flask+PyTorch vs Triton vs ORT in process), ~25 min, into bench/results/
-	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m tritonkit.bench $(BENCH_ARGS)
 
-test: export ## run every test: unit, then integration against a real tritonserver
+test: export ## run every test: unit, export (trained models), then integration against a real tritonserver
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: setup ## unit tests only (no server)
+test-unit: setup ## unit tier only: trains nothing, starts nothing (seconds)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-export: export ## export tier only: checks of the trained and exported models
+	$(PY) -m pytest tests/export $(PYTEST_ARGS)
+
+test-integration: export ## integration tier only: a real tritonserver over HTTP and gRPC
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 clean: ## remove exported models and run-time files (keeps .venv)
 	rm -rf .triton artifacts model_repository/*/[0-9]*/ ensembles/*/[0-9]*/tokenizer.json ensembles/*/[0-9]*/vocab.txt reports .pytest_cache

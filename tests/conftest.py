@@ -1,16 +1,14 @@
-"""Shared test setup: the project root on sys.path, and GPU tests skipped (with the reason) without a GPU."""
+"""Shared test setup: each tier's marker from its folder, and GPU tests skipped (with the reason) without a GPU.
+
+Tiers: ``tests/unit`` trains nothing and starts nothing; ``tests/export`` trains and exports (slow);
+``tests/integration`` starts a real tritonserver. ``pytest -m "not export and not integration"`` is the unit tier.
+"""
 
 from __future__ import annotations
 
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def _gpu_reason() -> str | None:
@@ -23,7 +21,14 @@ def _gpu_reason() -> str | None:
     return None
 
 
+TIERS = {"export": pytest.mark.export, "integration": pytest.mark.integration}
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        tier = item.path.parent.name
+        if tier in TIERS:
+            item.add_marker(TIERS[tier])
     reason = _gpu_reason()
     if reason is None:
         return

@@ -1,28 +1,24 @@
 """A real tritonserver for the integration tests, started exactly as `make serve` starts it.
 
-The session fixture runs ``python -m server`` on free loopback ports with a known admin key, serving
+The session fixture runs ``python -m tritonkit.server`` (through ``TritonServer``) on free loopback ports with a known admin key, serving
 ``model_repository/``, ``ensembles/`` and a test-only repository (the ``lookup`` asset), waits with a
 deadline, and stops it with SIGINT at the end. When a test failed, the server log is printed.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from client.health import ServerNotReady, wait_until_ready
-from export.__main__ import main as export_main
-from server.ports import free_ports
-from server.settings import ADMIN_HEADER, DEFAULT_REPOSITORIES, GRPC_ADMIN_HEADER, PROJECT_ROOT, ServerSettings
+from tritonkit.client.health import ServerNotReady
+from tritonkit.export.__main__ import main as export_main
+from tritonkit.server.ports import free_ports
+from tritonkit.server.process import TritonServer
+from tritonkit.server.settings import ADMIN_HEADER, GRPC_ADMIN_HEADER, ServerSettings
+from tritonkit import paths
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 ADMIN_KEY = "integration-tests-admin-key"
@@ -30,47 +26,13 @@ READY_TIMEOUT_S = 120
 LOOKUP_TABLE = np.arange(10, dtype=np.float32) * 1.5
 
 
-@dataclasses.dataclass
-class LaunchedServer:
-    settings: ServerSettings
-    process: subprocess.Popen
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for_log(self, text: str, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while text not in self.log():
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise ServerNotReady(f"the launcher never printed {text!r}")
-            time.sleep(0.1)
-
-    def stop(self, timeout_s: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            return self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
-
-
-def launch(log_path: Path, repositories: list[Path], ports: list[int] | None = None,
-           **env_overrides: str) -> LaunchedServer:
-    """Runs ``python -m server`` (the launcher `make serve` uses) without waiting for readiness."""
+def launch(log_path: Path, repositories: list[Path], ports: list[int] | None = None, *,
+           model_control: str = "none", **env_overrides: str) -> TritonServer:
+    """Starts ``python -m tritonkit.server`` (the launcher `make serve` uses) without waiting for readiness."""
     http, grpc, metrics = ports or free_ports(3)
-    env = {**os.environ, "HTTP_PORT": str(http), "GRPC_PORT": str(grpc), "METRICS_PORT": str(metrics),
-           "TRITON_ADMIN_KEY": ADMIN_KEY, **env_overrides}
-    env.pop("HOST", None)
-    args = [sys.executable, "-m", "server"]
-    for repository in repositories:
-        args += ["--model-repository", str(repository)]
-    log = log_path.open("w")
-    process = subprocess.Popen(args, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     settings = ServerSettings(admin_key=ADMIN_KEY, http_port=http, grpc_port=grpc, metrics_port=metrics,
-                              repositories=tuple(repositories))
-    return LaunchedServer(settings, process, log_path)
+                              repositories=tuple(repositories), model_control=model_control)
+    return TritonServer(settings, launcher=True, log_path=log_path, env=env_overrides).start()
 
 
 def write_lookup_model(path: Path) -> None:
@@ -113,16 +75,16 @@ def test_repository(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(request, tmp_path_factory, test_repository) -> LaunchedServer:
-    assert export_main([]) == 0, "python -m export failed; run it to see why"
+def server(request, tmp_path_factory, test_repository) -> TritonServer:
+    assert export_main(["--check-configs"]) == 0, "python -m tritonkit.export --check-configs failed; run it to see why"
     log_path = tmp_path_factory.mktemp("server") / "tritonserver.log"
-    launched = launch(log_path, [*DEFAULT_REPOSITORIES, test_repository])
+    launched = launch(log_path, [*paths.repositories(), test_repository])
     try:
-        wait_until_ready(launched.settings.http_url, READY_TIMEOUT_S, alive=lambda: launched.process.poll() is None)
+        launched.wait_until_ready(READY_TIMEOUT_S)
         launched.wait_for_log("tritonserver ready", 30)  # the launcher's banner follows readiness
-    except ServerNotReady:
+    except ServerNotReady as exc:
         launched.stop()
-        pytest.fail(f"tritonserver did not become ready:\n{launched.log()[-6000:]}")
+        pytest.fail(f"tritonserver did not become ready: {exc}")
     yield launched
     code = launched.stop()
     if request.session.testsfailed:

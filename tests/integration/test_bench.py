@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from bench import baseline, inputs, loadgen, report
-from bench.__main__ import int8_repository, unbatched_repositories
+from tritonkit.bench import baseline, inputs, loadgen, report
+from tritonkit.bench.__main__ import int8_repository, unbatched_repositories
 from conftest import infer_over
 
 pytestmark = pytest.mark.integration
@@ -75,7 +75,7 @@ def _point(system, workload, concurrency, throughput, p95, repeat=1):
 def test_report_states_each_target_with_its_figure(tmp_path):
     points = [_point(report.BASELINE, "short", 8, 50.0, 200.0), _point(report.OURS, "short", 8, 160.0, 60.0),
               _point(report.OURS, "short", 16, 170.0, 100.0), _point("Triton gRPC INT8", "short", 16, 300.0, 50.0)]
-    results = {"date": "d", "duration_s": 60, "machine": "m", "command": "python -m bench", "note": "",
+    results = {"date": "d", "duration_s": 60, "machine": "m", "command": "python -m tritonkit.bench", "note": "",
                "server_cpus": "1", "client_cpus": "0", "shared_cpus": [],
                "settings": {"requests": 1000, "max_seconds": 8, "repeats": 1, "warmup_seconds": 2},
                "agreement": {"short": {"inputs": 4, "same_label": 4, "max_probability_difference": 1e-6}},

@@ -2,13 +2,13 @@
 each exception from a real server error, and retries with a late and a stopped server."""
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -17,9 +17,9 @@ import torch
 from conftest import ADMIN_KEY, ASSETS, free_ports, launch, write_lookup_model
 from PIL import Image
 
-import client.client as client_module
-from client import codec
-from client import (
+import tritonkit.client.client as client_module
+from tritonkit.client import codec
+from tritonkit.client import (
     AsyncClient,
     Client,
     ClientClosed,
@@ -29,8 +29,8 @@ from client import (
     ServerUnavailable,
     Timeout,
 )
-from export import datasets, tabular, vision
-from server.settings import PROJECT_ROOT
+from tritonkit.export import datasets, tabular, vision
+from tritonkit import paths
 
 pytestmark = pytest.mark.integration
 
@@ -160,28 +160,29 @@ def test_retries_reach_a_server_that_starts_late_and_give_up_on_a_stopped_one(
     ports = free_ports(3)
     url = f"127.0.0.1:{ports[0] if protocol == 'http' else ports[1]}"
     started = []
-    timer = threading.Timer(1.5, lambda: started.append(launch(tmp_path / "late.log", [lookup_repository], ports)))
-    timer.start()
-    try:
-        with Client(url, protocol=protocol, retries=40, timeout_s=10) as patient:
-            attempts = _count_backoffs(monkeypatch)
-            assert _lookup(patient) == 4.5  # the server was not there when the call began
+    attempts = _count_backoffs(monkeypatch)
+    # The server is started from this thread, after the call began: a server's owner must outlive it
+    # (tritonserver stops when the thread that started it ends, see tritonkit/server/process.py).
+    with ThreadPoolExecutor(1) as pool, Client(url, protocol=protocol, retries=40, timeout_s=10) as patient:
+        try:
+            answer = pool.submit(_lookup, patient)
+            time.sleep(1.5)
+            started.append(launch(tmp_path / "late.log", [lookup_repository], ports))
+            assert answer.result(timeout=120) == 4.5  # the server was not there when the call began
             assert attempts, "the call succeeded without a retry: the server was not late"
-        timer.join()
-        assert started[0].stop() == 0
-        attempts.clear()
-        with Client(url, protocol=protocol, retries=2) as hopeful, pytest.raises(ServerUnavailable):
-            _lookup(hopeful)
-        assert attempts == [0, 1]  # two retries with backoff, then the error
-    finally:
-        timer.cancel()
-        for launched in started:
-            launched.stop()
+            assert started[0].stop() == 0
+            attempts.clear()
+            with Client(url, protocol=protocol, retries=2) as hopeful, pytest.raises(ServerUnavailable):
+                _lookup(hopeful)
+            assert attempts == [0, 1]  # two retries with backoff, then the error
+        finally:
+            for launched in started:
+                launched.stop()
 
 
 @pytest.fixture
 def explicit_server(lookup_repository, tmp_path):
-    launched = launch(tmp_path / "explicit.log", [lookup_repository], MODEL_CONTROL="explicit")
+    launched = launch(tmp_path / "explicit.log", [lookup_repository], model_control="explicit")
     try:
         with Client(launched.settings.http_url, retries=0) as probe:
             probe.wait_until_ready(60)
@@ -222,7 +223,7 @@ def test_async_client_serves_many_concurrent_requests(server, protocol):
 def test_client_imports_no_heavy_framework():
     code = ("import sys, client, client.cli, client.aio, client.client; "
             "heavy = {'torch', 'transformers', 'tensorrt'} & set(sys.modules); assert not heavy, heavy")
-    assert subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, timeout=60).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], cwd=paths.root(), timeout=60).returncode == 0
 
 
 def _cli(server, protocol, *args, stdin=None, admin=True):
@@ -230,8 +231,8 @@ def _cli(server, protocol, *args, stdin=None, admin=True):
     env.pop("TRITON_ADMIN_KEY", None)
     if admin:
         env["TRITON_ADMIN_KEY"] = ADMIN_KEY
-    done = subprocess.run([sys.executable, "-m", "client", "--protocol", protocol, *args], input=stdin,
-                          capture_output=True, text=True, cwd=PROJECT_ROOT, env=env, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "tritonkit.client", "--protocol", protocol, *args], input=stdin,
+                          capture_output=True, text=True, cwd=paths.root(), env=env, timeout=120)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -294,7 +295,7 @@ def test_grpc_carries_messages_above_its_default_4_mb_limit(server):
 def test_client_extra_installs_and_works_on_its_own(server, tmp_path):
     venv = tmp_path / "client-only"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", f"{PROJECT_ROOT}[client]"],
+    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", f"{paths.root()}[client]"],
                          capture_output=True, text=True, timeout=600)
     assert pip.returncode == 0, pip.stderr[-2000:]
     installed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list"], capture_output=True, text=True).stdout

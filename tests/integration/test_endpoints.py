@@ -11,9 +11,9 @@ import pytest
 from conftest import infer_over
 from PIL import Image
 
-from export import lstm, text, vision
-from export.__main__ import DEFAULT_REPOSITORY
-from tritonkit_steps import imaging
+from tritonkit.export import lstm, text, vision
+from tritonkit import paths
+from tritonkit.steps import imaging
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def _texts(values) -> dict[str, np.ndarray]:
 
 
 def _graph(name: str, version: int = 1) -> ort.InferenceSession:
-    return ort.InferenceSession(str(DEFAULT_REPOSITORY / name / str(version) / "model.onnx"))
+    return ort.InferenceSession(str(paths.model_repository() / name / str(version) / "model.onnx"))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -64,7 +64,7 @@ def test_text_sentiment_matches_the_classifier_in_process(infer):
 
 def test_lstm_sentiment_matches_the_classifier_in_process(infer):
     served = infer("lstm_sentiment", _texts(SENTENCES), ["LABEL", "PROBABILITIES"])
-    vocabulary = (DEFAULT_REPOSITORY / "lstm_sentiment_classifier" / "1" / "vocab.txt").read_text().splitlines()
+    vocabulary = (paths.model_repository() / "lstm_sentiment_classifier" / "1" / "vocab.txt").read_text().splitlines()
     feed = lstm.encode(lstm.wordpiece_tokenizer(vocabulary), SENTENCES)
     expected = _softmax(_graph("lstm_sentiment_classifier").run(["logits"], feed)[0])
     np.testing.assert_allclose(served["PROBABILITIES"], expected, atol=1e-4)

@@ -5,15 +5,15 @@ import onnxruntime as ort
 import pytest
 from tokenizers import Tokenizer
 
-from export import lstm, text, vision
-from export.__main__ import DEFAULT_REPOSITORY
+from tritonkit.export import lstm, text, vision
+from tritonkit import paths
 
 pytestmark = pytest.mark.integration
 TEXTS = text.sentiment_data().test_texts[:24]  # max_batch_size is 32
 
 
 def _local(name: str, version: int, feed: dict) -> dict:
-    session = ort.InferenceSession(str(DEFAULT_REPOSITORY / name / str(version) / "model.onnx"))
+    session = ort.InferenceSession(str(paths.model_repository() / name / str(version) / "model.onnx"))
     return dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
 
 
@@ -60,7 +60,7 @@ def test_minilm_sentiment_answers_the_classification_extension(server):
 
 
 def test_lstm_classifier_matches_its_graph_with_its_own_tokenizer(infer):
-    folder = DEFAULT_REPOSITORY / "lstm_sentiment_classifier" / "1"
+    folder = paths.model_repository() / "lstm_sentiment_classifier" / "1"
     vocabulary = (folder / "vocab.txt").read_text().splitlines()
     assert Tokenizer.from_file(str(folder / "tokenizer.json")).get_vocab_size() == len(vocabulary)
     feed = lstm.encode(lstm.wordpiece_tokenizer(vocabulary), TEXTS)

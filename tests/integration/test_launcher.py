@@ -1,4 +1,4 @@
-"""`python -m server` (what `make serve` runs): readiness banner, load errors, clean stop."""
+"""`python -m tritonkit.server` (what `make serve` runs): readiness banner, load errors, clean stop."""
 
 import re
 import shutil
@@ -10,9 +10,10 @@ import urllib.request
 
 import pytest
 
-from client.health import ServerNotReady, wait_until_ready
+from tritonkit.client.health import ServerNotReady, wait_until_ready
 from conftest import ASSETS, launch, write_lookup_model
-from server.settings import ADMIN_HEADER, PROJECT_ROOT
+from tritonkit.server.settings import ADMIN_HEADER
+from tritonkit import paths
 
 pytestmark = pytest.mark.integration
 
@@ -27,8 +28,8 @@ def test_banner_says_where_it_listens_and_which_models_are_ready(server):
 def test_launcher_refuses_unexported_model_and_names_the_fix(tmp_path):
     shutil.copytree(ASSETS / "lookup_repository" / "lookup", tmp_path / "lookup")  # config, no version folder
     done = subprocess.run(
-        [sys.executable, "-m", "server", "--model-repository", str(tmp_path)],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60,
+        [sys.executable, "-m", "tritonkit.server", "--model-repository", str(tmp_path)],
+        capture_output=True, text=True, cwd=paths.root(), timeout=60,
     )
     assert done.returncode == 2
     assert "not exported yet: lookup" in done.stderr and "make export" in done.stderr
@@ -40,7 +41,7 @@ def test_launcher_exits_with_error_when_a_model_fails_to_load(tmp_path):
     (tmp_path / "repo" / "lookup" / "1" / "model.onnx").write_bytes(b"this is not an onnx file")
     launched = launch(tmp_path / "server.log", [tmp_path / "repo"])
     try:
-        code = launched.process.wait(timeout=60)
+        code = launched.processes[0].wait(timeout=60)
     finally:
         launched.stop()
     assert code != 0
@@ -54,7 +55,7 @@ def test_generated_admin_key_is_printed_and_guards_the_admin_apis_then_sigint_st
     write_lookup_model(tmp_path / "repo" / "lookup" / "1" / "model.onnx")
     launched = launch(tmp_path / "server.log", [tmp_path / "repo"], TRITON_ADMIN_KEY="")
     try:
-        wait_until_ready(launched.settings.http_url, 60, alive=lambda: launched.process.poll() is None)
+        launched.wait_until_ready(60)
         launched.wait_for_log("tritonserver ready", 30)
     except ServerNotReady:
         launched.stop()
@@ -82,7 +83,7 @@ def _post_status(url: str, headers: dict) -> int:
 
 
 def test_help_documents_every_environment_variable():
-    done = subprocess.run([sys.executable, "-m", "server", "--help"], capture_output=True, text=True,
-                          cwd=PROJECT_ROOT, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "tritonkit.server", "--help"], capture_output=True, text=True,
+                          cwd=paths.root(), timeout=60)
     for variable in ("HOST", "HTTP_PORT", "GRPC_PORT", "METRICS_PORT", "MODEL_CONTROL", "TRITON_IMAGE", "HTTP_GUARD"):
         assert variable in done.stdout

@@ -6,16 +6,16 @@ import sys
 
 import pytest
 
-from server.settings import PROJECT_ROOT
+from tritonkit import paths
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _loadtest(server, tmp_path, *args, timeout_s=240):
     settings = server.settings
-    command = [sys.executable, "-m", "loadtest", "--url", settings.http_url, "--grpc-port", str(settings.grpc_port),
+    command = [sys.executable, "-m", "tritonkit.loadtest", "--url", settings.http_url, "--grpc-port", str(settings.grpc_port),
                "--metrics-port", str(settings.metrics_port), "--results", str(tmp_path), *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=timeout_s)
+    return subprocess.run(command, capture_output=True, text=True, cwd=paths.root(), timeout=timeout_s)
 
 
 def test_smoke_run_writes_reports_with_the_servers_view(server, tmp_path):

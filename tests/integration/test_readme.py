@@ -9,15 +9,15 @@ import sys
 import numpy as np
 import pytest
 
-from export import datasets, tabular
-from server.settings import PROJECT_ROOT
+from tritonkit.export import datasets, tabular
+from tritonkit import paths
 
 pytestmark = pytest.mark.integration
 
 
 def readme_blocks() -> list[tuple[str, str]]:
     """(language, body) of every fenced block, in order."""
-    text = (PROJECT_ROOT / "README.md").read_text()
+    text = (paths.root() / "README.md").read_text()
     return re.findall(r"```(\w+)\n(.*?)```", text, flags=re.DOTALL)
 
 
@@ -91,6 +91,6 @@ def test_readme_python_examples_print_what_is_shown(server, workdir, curl_answer
     assert len(examples) == 2  # tritonclient, then our Client
     for script, shown in examples:
         done = subprocess.run([sys.executable, "-c", _localize(script, server)], capture_output=True, text=True,
-                              timeout=120, cwd=workdir, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+                              timeout=120, cwd=workdir, env={**os.environ, "PYTHONPATH": str(paths.root())})
         assert done.returncode == 0, done.stderr
         assert done.stdout == shown

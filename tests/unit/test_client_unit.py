@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from tritonclient.utils import InferenceServerException
 
-import client.client as client_module
-import server.settings
-from client import codec
-from client.cli import table
-from client.errors import (
+import tritonkit.client.client as client_module
+from tritonkit.server import settings as server_settings
+from tritonkit.client import codec
+from tritonkit.client.cli import table
+from tritonkit.client.errors import (
     ClientError,
     Forbidden,
     InvalidInput,
@@ -57,8 +57,8 @@ def test_invalid_input_knows_the_batch_limit():
 
 
 def test_admin_headers_agree_with_the_server():
-    assert client_module.ADMIN_HEADER == server.settings.ADMIN_HEADER
-    assert client_module.GRPC_ADMIN_HEADER == server.settings.GRPC_ADMIN_HEADER
+    assert client_module.ADMIN_HEADER == server_settings.ADMIN_HEADER
+    assert client_module.GRPC_ADMIN_HEADER == server_settings.GRPC_ADMIN_HEADER
 
 
 def test_codec_encodes_texts_and_checks_rows():

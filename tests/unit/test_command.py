@@ -1,9 +1,9 @@
 import re
 import subprocess
 
-from server.command import tritonserver_args
-from server.embedded import pytriton_root
-from server.settings import ADMIN_HEADER, ServerSettings
+from tritonkit.server.command import tritonserver_args
+from tritonkit.server.embedded import pytriton_root
+from tritonkit.server.settings import ADMIN_HEADER, ServerSettings
 
 KEY = "a" * 24
 

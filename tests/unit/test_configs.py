@@ -1,18 +1,23 @@
-"""Every committed config.pbtxt is read the way Triton reads it: through its ModelConfig protobuf."""
+"""Every committed config.pbtxt is read the way Triton reads it (its ModelConfig protobuf), and the steps' and
+ensembles' configs are what the generator makes from registry.py and the committed model configs."""
 
 from pathlib import Path
 
-import onnx
+import shutil
+
 import pytest
 from google.protobuf import text_format
 
-from export.config import model_config, parse_pbtxt, to_pbtxt
-from export.registry import MODELS
-from server.settings import DEFAULT_REPOSITORIES
+from tritonkit import catalog
+from tritonkit.export import ensembles
+from tritonkit.export.config import parse_pbtxt
+from tritonkit.export.generate import generated_files, sync
+from tritonkit.export.registry import ENSEMBLES, MODELS, STEPS
+from tritonkit import paths
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-MODELS_ROOT = DEFAULT_REPOSITORIES[0]
-COMMITTED = sorted(path for repository in DEFAULT_REPOSITORIES for path in repository.glob("*/config.pbtxt"))
+MODELS_ROOT = paths.model_repository()
+COMMITTED = sorted(path for repository in paths.repositories() for path in repository.glob("*/config.pbtxt"))
 
 
 def test_repository_has_configs():
@@ -30,14 +35,6 @@ def test_committed_onnx_config_is_batchable_with_dynamic_batching(path):
     config = parse_pbtxt(path.read_text())
     if config.backend == "onnxruntime":
         assert config.max_batch_size > 0 and config.HasField("dynamic_batching")
-
-
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_committed_config_is_what_export_generates_from_the_graph(name, exported_repository):
-    spec = MODELS[name]
-    graph = onnx.load(exported_repository / name / "1" / "model.onnx")
-    generated = to_pbtxt(model_config(name, graph, spec.serving, labels=spec.labels, versions=spec.versions))
-    assert (exported_repository / name / "config.pbtxt").read_text() == generated
 
 
 @pytest.mark.parametrize("name", sorted(name for name, spec in MODELS.items() if spec.labels))
@@ -68,3 +65,74 @@ def test_every_model_warms_up_with_a_batch_of_one(name):
 def test_broken_config_fails_to_parse_with_named_field(asset, message):
     with pytest.raises(text_format.ParseError, match=message):
         parse_pbtxt((ASSETS / "broken_configs" / asset).read_text())
+
+
+def _configs_only(tmp_path):
+    """Both repositories with their committed files but no exported graph: what the unit tier may read."""
+    copies = []
+    for source in paths.repositories():
+        target = tmp_path / source.name
+        for path in [*source.glob("*/config.pbtxt"), *source.glob("*/labels.txt")]:
+            (target / path.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target / path.parent.name / path.name)
+        copies.append(target)
+    return copies
+
+
+def test_committed_step_and_ensemble_configs_are_what_the_generator_makes(tmp_path):
+    models, steps = _configs_only(tmp_path)
+    files = generated_files(models, steps)
+    assert {path.parent.name for path in files} == set(STEPS) | set(ENSEMBLES)  # no graph: models stand as committed
+    written, drifts = sync(files, check=True)
+    assert not drifts and not written, "\n".join(map(str, drifts))
+
+
+def test_a_hand_edited_ensemble_config_is_reported_as_drift(tmp_path):
+    models, steps = _configs_only(tmp_path)
+    edited = steps / "lstm_sentiment" / "config.pbtxt"
+    edited.write_text(edited.read_text().replace("max_batch_size: 32", "max_batch_size: 64"))
+    _, drifts = sync(generated_files(models, steps), check=True)
+    assert [drift.path for drift in drifts] == [edited]
+
+
+def test_ensemble_and_step_batch_limits_come_from_the_models_they_wire(tmp_path):
+    models, steps = _configs_only(tmp_path)
+    model_limits = {name: parse_pbtxt((models / name / "config.pbtxt").read_text()).max_batch_size for name in MODELS}
+    for spec in ENSEMBLES.values():
+        config = parse_pbtxt((steps / spec.name / "config.pbtxt").read_text())
+        wired = [model_limits[s.model] for s in spec.stages if s.model in model_limits]
+        assert config.max_batch_size == min(wired), spec.name
+        for stage in spec.stages:
+            if stage.model in STEPS:
+                step = parse_pbtxt((steps / stage.model / "config.pbtxt").read_text())
+                assert step.max_batch_size <= min(wired), stage.model
+
+
+def test_ensemble_tensors_take_the_dtypes_and_dims_of_the_models_they_wire():
+    configs = {path.parent.name: parse_pbtxt(path.read_text())
+               for repository in paths.repositories() for path in repository.glob("*/config.pbtxt")}
+    embedding = ensembles.ensemble_config(ENSEMBLES["text_embedding"], configs)
+    (output,) = embedding.output
+    (encoder_output,) = configs["minilm_encoder"].output
+    assert output.name == "EMBEDDING" and list(output.dims) == list(encoder_output.dims) == [384]
+
+
+def test_int8_variant_pins_only_the_named_stage():
+    variant = ENSEMBLES["text_sentiment"].with_version("minilm_sentiment", 2, "text_sentiment_int8")
+    assert variant.name == "text_sentiment_int8"
+    assert [(s.model, s.version) for s in variant.stages] == [
+        ("minilm_tokenizer", -1), ("minilm_sentiment", 2), ("sentiment_postprocess", -1)]
+    with pytest.raises(ValueError, match="has no stage 'bert'"):
+        ENSEMBLES["text_sentiment"].with_version("bert", 2, "x")
+
+
+def test_label_files_hold_the_catalog_labels():
+    assert (paths.ensembles() / "sentiment_postprocess" / "labels.txt").read_text().split() == list(
+        catalog.SENTIMENT_LABELS)
+    assert (paths.ensembles() / "digit_postprocess" / "labels.txt").read_text().split() == list(catalog.DIGIT_LABELS)
+
+
+def test_step_spec_refuses_an_unknown_step_class():
+    with pytest.raises(ValueError, match="add the class to tritonkit/steps/steps.py"):
+        ensembles.StepSpec("x", "NoSuchStep", "x", inputs=(ensembles.Tensor("A", "TYPE_FP32", (1,)),),
+                           outputs=(ensembles.Tensor("B", "TYPE_FP32", (1,)),))

@@ -3,14 +3,14 @@
 import re
 import subprocess
 
-from server.settings import PROJECT_ROOT
+from tritonkit import paths
 
-README = (PROJECT_ROOT / "README.md").read_text()
+README = (paths.root() / "README.md").read_text()
 
 
 def _make_help_targets() -> list[str]:
     done = subprocess.run(["make", "--no-print-directory", "help"], capture_output=True, text=True,
-                          cwd=PROJECT_ROOT, timeout=30)
+                          cwd=paths.root(), timeout=30)
     return re.findall(r"^\s+(?:\x1b\[\d+m)?([a-z-]+)", done.stdout, flags=re.MULTILINE)
 
 
@@ -28,5 +28,5 @@ def test_readme_target_table_lists_every_make_target():
 
 
 def test_makefile_help_is_the_default_goal():
-    done = subprocess.run(["make", "--no-print-directory"], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=30)
+    done = subprocess.run(["make", "--no-print-directory"], capture_output=True, text=True, cwd=paths.root(), timeout=30)
     assert "serve" in done.stdout and "test" in done.stdout

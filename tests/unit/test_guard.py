@@ -2,9 +2,9 @@
 
 import json
 
-from server.embedded import guard_command
-from server.guard import bad_request_body, is_misreported_parse_error
-from server.settings import ServerSettings
+from tritonkit.server.embedded import guard_command
+from tritonkit.server.guard import bad_request_body, is_misreported_parse_error
+from tritonkit.server.settings import ServerSettings
 
 TRITON_PARSE_ERROR = json.dumps({"error": "failed to parse the request JSON buffer: Invalid value. at 0"}).encode()
 

@@ -2,14 +2,14 @@
 
 import subprocess
 
-from server.settings import DEFAULT_REPOSITORIES, PROJECT_ROOT
+from tritonkit import paths
 
 
 def test_both_model_repositories_are_tracked_by_git():
     # An empty folder is not in a clone, and tritonserver refuses a --model-repository that does not exist.
-    tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=30).stdout
+    tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=paths.root(), timeout=30).stdout
     if not tracked:  # not a git checkout (a source archive): the folders only need to exist
-        assert all(path.is_dir() for path in DEFAULT_REPOSITORIES)
+        assert all(path.is_dir() for path in paths.repositories())
         return
-    for repository in DEFAULT_REPOSITORIES:
+    for repository in paths.repositories():
         assert any(line.startswith(f"{repository.name}/") for line in tracked.splitlines()), repository

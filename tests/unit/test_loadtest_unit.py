@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from loadtest import metrics, slo
+from tritonkit.client import metrics
+from tritonkit.loadtest import slo
 
 PROMETHEUS = """# HELP nv_inference_request_success Number of successful inference requests
 nv_inference_request_success{model="text_sentiment",version="1"} 10

@@ -1,6 +1,6 @@
 import pytest
 
-from server.settings import LOOPBACK, ServerSettings, SettingsError
+from tritonkit.server.settings import LOOPBACK, ServerSettings, SettingsError
 
 KEY = "k" * 20
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from export import vision
-from tritonkit_steps import RequestError, imaging, labels, texts
+from tritonkit.export import vision
+from tritonkit.steps import RequestError, imaging, labels, texts
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,92 @@
+"""The ceiling: the served ONNX graphs in process with ONNX Runtime, no server, no client, no Python
+steps, at each batch size up to the model's ``max_batch_size``; the best one is the ceiling.
+
+Inputs are prepared the way the serving steps prepare them (tokenizer.json + length buckets; the digit
+image step's pixels) before the clock starts. Run pinned like the servers:
+
+    taskset -c 1 python -m tritonkit.bench.ceiling --seconds 1.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from tritonkit.bench import inputs
+from tritonkit import catalog, paths
+
+BATCHES = (1, 2, 4, 8, 16, 32)
+
+
+def _session(model: str, version: int):
+    import onnxruntime as ort  # noqa: PLC0415
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = len(os.sched_getaffinity(0))
+    options.inter_op_num_threads = 1
+    path = paths.model_repository() / model / str(version) / "model.onnx"
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def text_feeds(texts: tuple[str, ...], batch: int) -> list[dict[str, np.ndarray]]:
+    """Batches of ``batch`` texts, each padded to its length bucket as the tokenizer step pads them."""
+    from tritonkit.steps import texts as steps  # noqa: PLC0415
+
+    tokenizer = steps.load_tokenizer(paths.ensembles() / "minilm_tokenizer" / "1" / "tokenizer.json", catalog.MAX_TOKENS)
+    rows = [encoding.ids for encoding in tokenizer.encode_batch(list(texts))]
+    return [steps.pad_to_bucket(rows[start : start + batch]) for start in range(0, len(rows) - batch + 1, batch)]
+
+
+def digit_feeds(batch: int) -> list[dict[str, np.ndarray]]:
+    from tritonkit.steps.imaging import digit_pixels, open_image  # noqa: PLC0415
+
+    pixels = np.stack([digit_pixels(open_image(png, 0)) for png in inputs.digit_pngs()])
+    return [{"pixel_values": pixels[start : start + batch]} for start in range(0, len(pixels) - batch + 1, batch)]
+
+
+def rate(session, feeds: list[dict[str, np.ndarray]], seconds: float) -> float:
+    """Rows per second over ``seconds`` of back-to-back ``session.run`` calls (after one pass of warm-up)."""
+    for feed in feeds[: max(1, len(feeds) // 4)]:
+        session.run(None, feed)
+    rows, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for feed in feeds:
+            session.run(None, feed)
+            rows += len(next(iter(feed.values())))
+            if time.perf_counter() - started >= seconds:
+                break
+    return rows / (time.perf_counter() - started)
+
+
+def measure(seconds: float) -> list[dict]:
+    """Rows/s per (graph, workload, batch size)."""
+    results = []
+    cases = [("minilm_sentiment", version, name) for version in (1, 2) for name in inputs.TEXT_SETS]
+    cases.append(("digit_resnet", 1, "digits"))
+    for model, version, workload in cases:
+        session = _session(model, version)
+        for batch in BATCHES:
+            feeds = digit_feeds(batch) if workload == "digits" else text_feeds(inputs.TEXT_SETS[workload](), batch)
+            value = rate(session, feeds, seconds)
+            results.append({"model": model, "version": version, "workload": workload, "batch": batch,
+                            "rows_per_s": round(value, 2)})
+            print(f"ceiling {model} v{version} {workload} batch {batch}: {value:.1f} rows/s", file=sys.stderr,
+                  flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tritonkit.bench.ceiling", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=1.5, help="timed seconds per batch size")
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.seconds)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

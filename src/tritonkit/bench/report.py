@@ -1,0 +1,360 @@
+"""bench/results: the markdown report and the plot, from the points ``python -m tritonkit.bench`` measured."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from tritonkit import paths
+from tritonkit.client import metrics
+from tritonkit.bench.loadgen import P99_MIN_REQUESTS
+
+BASELINE = "baseline Flask+PyTorch"
+OURS = "Triton gRPC"
+WORKLOADS = {"short": "short texts (~10 words)", "long": "long texts (~100 words)", "digits": "digit images (PNG)"}
+STEPS = ("minilm_tokenizer", "minilm_sentiment", "sentiment_postprocess")
+
+
+def machine() -> str:
+    import os  # noqa: PLC0415
+
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} x {cpu}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def aggregate(points: list[dict]) -> dict[tuple, dict]:
+    """(system, workload, concurrency) -> median and spread over repeats, and pooled percentiles."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for entry in points:
+        groups[(entry["system"], entry["workload"], entry["concurrency"])].append(entry)
+    table = {}
+    for key, entries in groups.items():
+        pooled = [value for entry in entries for value in entry.get("latencies_ms", [])]
+        throughputs = [entry["throughput"] for entry in entries]
+        p95s = [entry["p95_ms"] for entry in entries if entry["p95_ms"] is not None]
+        table[key] = {
+            "throughput": statistics.median(throughputs),
+            "throughput_spread": (min(throughputs), max(throughputs)),
+            "p95_ms": statistics.median(p95s) if p95s else None,
+            "p95_spread": (min(p95s), max(p95s)) if p95s else None,
+            "p50_ms": statistics.median([entry["p50_ms"] for entry in entries if entry["p50_ms"] is not None] or [0]),
+            "p99_ms": float(np.percentile(pooled, 99)) if len(pooled) >= P99_MIN_REQUESTS else None,
+            "requests": sum(entry["requests"] for entry in entries),
+            "errors": sum(entry["errors"] for entry in entries),
+            "repeats": len(entries),
+            "server": _server_average([entry["server"] for entry in entries if entry.get("server")]),
+            "cpu": _cpu_median([entry["cpu"] for entry in entries if entry.get("cpu")]),
+        }
+    return table
+
+
+def summarize(points: list[dict]) -> list[dict]:
+    """The aggregate as JSON rows (kept in results.json, so the report re-renders without raw latencies)."""
+    return [{"system": system, "workload": workload, "concurrency": concurrency, **row}
+            for (system, workload, concurrency), row in aggregate(points).items()]
+
+
+def table_of(results: dict) -> dict[tuple, dict]:
+    """The aggregate of a run: from its saved summary, else from its points' raw latencies."""
+    if results.get("summary"):
+        return {(row["system"], row["workload"], row["concurrency"]): row for row in results["summary"]}
+    return aggregate(results["points"])
+
+
+def _cpu_median(shares: list[dict]) -> dict | None:
+    if not shares:
+        return None
+    names = dict.fromkeys(name for share in shares for name in share)
+    return {name: statistics.median(share.get(name, 0.0) for share in shares) for name in names}
+
+
+def _server_average(deltas: list[dict]) -> dict | None:
+    """Per model: queue and compute milliseconds per request and the batch size, summed over repeats."""
+    if not deltas:
+        return None
+    totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for delta in deltas:
+        for model, values in delta.items():
+            for key in metrics.COUNTERS.values():
+                totals[model][key] += values.get(key, 0.0)
+    result = {}
+    for model, values in totals.items():
+        if values["success"] + values["failure"]:
+            average = metrics.averages(values)
+            result[model] = {"request_ms": average["avg_request_ms"], "queue_ms": average["avg_queue_ms"],
+                             "compute_ms": average["avg_compute_ms"], "batch": average["avg_batch"]}
+    return result
+
+
+def ceiling_medians(results: dict) -> list[dict]:
+    """Rows/s per (graph, workload, batch size): the median over the repeats' ceiling passes."""
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for entry in results["ceiling"]:
+        groups[(entry["model"], entry["version"], entry["workload"], entry["batch"])].append(entry["rows_per_s"])
+    return [{"model": model, "version": version, "workload": workload, "batch": batch,
+             "rows_per_s": statistics.median(values), "passes": len(values)}
+            for (model, version, workload, batch), values in groups.items()]
+
+
+def ceilings(results: dict) -> dict[tuple, dict]:
+    """(model, version, workload) -> the best batch size (by median rows/s) and its rows/s."""
+    best: dict[tuple, dict] = {}
+    for entry in ceiling_medians(results):
+        key = (entry["model"], entry["version"], entry["workload"])
+        if key not in best or entry["rows_per_s"] > best[key]["rows_per_s"]:
+            best[key] = entry
+    return best
+
+
+def _fmt(value, digits=1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _saturation(table: dict, system: str, workload: str) -> tuple[float, int] | None:
+    candidates = [(row["throughput"], key[2]) for key, row in table.items() if key[:2] == (system, workload)]
+    return max(candidates) if candidates else None
+
+
+def markdown(results: dict) -> str:
+    table = table_of(results)
+    best = ceilings(results)
+    systems = list(dict.fromkeys(entry["system"] for entry in results["points"]))
+    concurrencies = sorted({entry["concurrency"] for entry in results["points"]})
+    settings = results["settings"]
+    lines = [
+        "# Benchmark: Flask + PyTorch baseline vs Triton vs in-process ONNX Runtime",
+        "",
+        f"Measured {results['date']} in {results['duration_s'] // 60} min on {results['machine']}.",
+        f"Reproduce: `{results['command']}` (`make bench`). Raw numbers: `results.json`; plot: `throughput_vs_p95.png`.",
+        "",
+        f"- Systems under test pinned to CPU {results['server_cpus']} (taskset), the load generator to CPU "
+        f"{results['client_cpus']}" + (f"; **they share CPU {results['shared_cpus']}**" if results["shared_cpus"] else
+                                        "; they share no CPU") + ". Every system idles while another is measured.",
+        f"- Closed loop; each point stops at {settings['requests']} requests or {settings['max_seconds']:g} s; "
+        f"{settings['repeats']} repeats, interleaved; {settings['warmup_seconds']:g} s of warm-up at the highest "
+        "concurrency before each system in each repeat.",
+        f"- Cells give the median over repeats (min–max spread in brackets). p99 is pooled over the repeats and "
+        f"quoted only from {P99_MIN_REQUESTS} requests (n = requests pooled).",
+    ]
+    if results.get("note"):
+        lines += [f"- This run: {results['note']}"]
+    lines += ["", *_targets(results, table, best), "", *_ratios(table, best, concurrencies, results)]
+    for workload, title in WORKLOADS.items():
+        present = [system for system in systems if any(key[:2] == (system, workload) for key in table)]
+        if not present:
+            continue
+        lines += ["", f"## {title}", "", "| system | concurrency | req/s | p50 ms | p95 ms | p99 ms | n | errors |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for system in present:
+            for concurrency in concurrencies:
+                row = table.get((system, workload, concurrency))
+                if row is None:
+                    continue
+                spread = row["throughput_spread"]
+                p95 = f"{_fmt(row['p95_ms'])} ({_fmt(row['p95_spread'][0])}–{_fmt(row['p95_spread'][1])})" \
+                    if row["p95_spread"] else "—"
+                lines.append(f"| {system} | {concurrency} | {row['throughput']:.1f} ({spread[0]:.1f}–{spread[1]:.1f}) "
+                             f"| {_fmt(row['p50_ms'])} | {p95} | {_fmt(row['p99_ms'])} | {row['requests']} "
+                             f"| {row['errors']} |")
+    lines += ["", *_ceiling_table(results, best), "", *_where_time_goes(table, results), "",
+              *_agreement(results), ""]
+    return "\n".join(lines)
+
+
+def _targets(results: dict, table: dict, best: dict) -> list[str]:
+    lines = ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for workload in ("short", "long"):
+        ours, base = table.get((OURS, workload, 8)), table.get((BASELINE, workload, 8))
+        if ours and base:
+            ratio = ours["throughput"] / base["throughput"]
+            lower = ours["p95_ms"] is not None and base["p95_ms"] is not None and ours["p95_ms"] < base["p95_ms"]
+            ceiling = best.get(("minilm_sentiment", 1, workload))
+            bound = (f"; the in-process ceiling itself is {ceiling['rows_per_s'] / base['throughput']:.2f}x the "
+                     "baseline" if ceiling else "")
+            lines.append(f"| text_sentiment gRPC at concurrency 8 >= 3x the baseline's throughput with a lower p95 "
+                         f"({workload}) | {ratio:.2f}x ({ours['throughput']:.1f} vs {base['throughput']:.1f} req/s); "
+                         f"p95 {_fmt(ours['p95_ms'])} vs {_fmt(base['p95_ms'])} ms{bound} | "
+                         f"{'yes' if ratio >= 3 and lower else f'**no** ({ratio / 3:.0%} of 3x)'} |")
+        saturated, ceiling = _saturation(table, OURS, workload), best.get(("minilm_sentiment", 1, workload))
+        if saturated and ceiling:
+            share = saturated[0] / ceiling["rows_per_s"]
+            lines.append(f"| at saturation >= 80% of the in-process ceiling ({workload}) | {share:.0%} "
+                         f"({saturated[0]:.1f} req/s at c={saturated[1]} vs {ceiling['rows_per_s']:.1f}/s at batch "
+                         f"{ceiling['batch']}) | {'yes' if share >= 0.8 else f'**no** (short by {0.8 - share:.0%} points)'} |")
+        int8, fp32 = _saturation(table, "Triton gRPC INT8", workload), _saturation(table, OURS, workload)
+        if int8 and fp32:
+            speedup = int8[0] / fp32[0]
+            drop = _accuracy(results, 1) - _accuracy(results, 2)
+            lines.append(f"| INT8 >= 1.5x FP32 throughput within 1 point of accuracy ({workload}) | {speedup:.2f}x "
+                         f"at saturation; held-out accuracy drop {drop * 100:.1f} points | "
+                         f"{'yes' if speedup >= 1.5 and drop <= 0.01 else f'**no** ({speedup / 1.5:.0%} of 1.5x)'} |")
+    return lines
+
+
+def _accuracy(results: dict, version: int) -> float:
+    """Held-out accuracy of a minilm_sentiment version (JSON turned the version keys into strings)."""
+    values = results["accuracy"]
+    return values[str(version)] if str(version) in values else values[version]
+
+
+def _ratios(table: dict, best: dict, concurrencies: list[int], results: dict) -> list[str]:
+    lines = ["## Ratios", "", "Ours / baseline at equal concurrency (throughput ratio; p95 ratio, below 1 is better):",
+             "", "| workload | system | " + " | ".join(f"c={c}" for c in concurrencies) + " |",
+             "|---|---|" + "---|" * len(concurrencies)]
+    for workload in WORKLOADS:
+        for system in ("Triton gRPC", "Triton HTTP", "Triton HTTP no guard", "Triton gRPC INT8", "Triton gRPC unbatched"):
+            cells = []
+            for concurrency in concurrencies:
+                ours, base = table.get((system, workload, concurrency)), table.get((BASELINE, workload, concurrency))
+                if not ours or not base:
+                    cells.append("—")
+                    continue
+                p95 = (f"{ours['p95_ms'] / base['p95_ms']:.2f}" if ours["p95_ms"] and base["p95_ms"] else "—")
+                cells.append(f"{ours['throughput'] / base['throughput']:.2f}x; {p95}")
+            if any(cell != "—" for cell in cells):
+                lines.append(f"| {workload} | {system} | " + " | ".join(cells) + " |")
+    lines += ["", "Ours at saturation (best concurrency) / the in-process ceiling (best batch):", "",
+              "| workload | system | ours req/s | ceiling rows/s | share |", "|---|---|---:|---:|---:|"]
+    pairs = [("Triton gRPC", ("minilm_sentiment", 1)), ("Triton HTTP", ("minilm_sentiment", 1)),
+             ("Triton gRPC INT8", ("minilm_sentiment", 2))]
+    for workload in WORKLOADS:
+        for system, (model, version) in pairs:
+            key = ("digit_resnet", 1, "digits") if workload == "digits" else (model, version, workload)
+            if workload == "digits" and "INT8" in system:
+                continue
+            saturated, ceiling = _saturation(table, system, workload), best.get(key)
+            if saturated and ceiling:
+                lines.append(f"| {workload} | {system} | {saturated[0]:.1f} (c={saturated[1]}) | "
+                             f"{ceiling['rows_per_s']:.1f} (batch {ceiling['batch']}, {key[0]} v{key[1]}) | "
+                             f"{saturated[0] / ceiling['rows_per_s']:.0%} |")
+    return lines
+
+
+def _ceiling_table(results: dict, best: dict) -> list[str]:
+    medians = ceiling_medians(results)
+    batches = sorted({entry["batch"] for entry in medians})
+    passes = max((entry["passes"] for entry in medians), default=0)
+    lines = [f"## Ceiling: ONNX Runtime in process (rows/s by batch size, median of {passes} passes)", "",
+             "Inputs prepared as the serving steps prepare them, before the clock; no server, client or Python step.",
+             "",
+             "| graph | workload | " + " | ".join(f"b={b}" for b in batches) + " |", "|---|---|" + "---:|" * len(batches)]
+    rows: dict[tuple, dict[int, float]] = defaultdict(dict)
+    for entry in medians:
+        rows[(entry["model"], entry["version"], entry["workload"])][entry["batch"]] = entry["rows_per_s"]
+    for (model, version, workload), values in rows.items():
+        top = best[(model, version, workload)]["batch"]
+        cells = [f"**{values[b]:.1f}**" if b == top else f"{values.get(b, 0):.1f}" for b in batches]
+        lines.append(f"| {model} v{version} | {workload} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _where_time_goes(table: dict, results: dict) -> list[str]:
+    lines = ["## Where the time goes (Triton's own counters, per request, averaged over the repeats)", "",
+             "Client p50 against the server's time for the whole ensemble, and each step's queue and compute "
+             "time with its average batch size; the rest of the client's time is the client, the network stack "
+             "and (HTTP) the guard.", "",
+             "| system | workload | c | client p50 ms | ensemble ms | " + " | ".join(
+                 f"{step} queue / compute ms (batch)" for step in STEPS) + " |",
+             "|---|---|---:|---:|---:|" + "---|" * len(STEPS)]
+    for (system, workload, concurrency), row in sorted(table.items()):
+        server = row["server"]
+        if not server or workload == "digits" or concurrency not in (1, 8, 16):
+            continue
+        ensemble = server.get("text_sentiment_int8") or server.get("text_sentiment")
+        cells = []
+        for step in STEPS:
+            values = server.get(step)
+            cells.append(f"{values['queue_ms']:.1f} / {values['compute_ms']:.1f} ({values['batch']:.1f})" if values else "—")
+        lines.append(f"| {system} | {workload} | {concurrency} | {_fmt(row['p50_ms'])} | "
+                     f"{_fmt(ensemble['request_ms'] if ensemble else None)} | " + " | ".join(cells) + " |")
+    lines += ["", "CPU of the servers' CPU during each point (percent of one CPU, median over the repeats; from /proc). "
+              "Python-backend stubs are named by their model; the ONNX models run in the `stub <model>` of the "
+              "Python-based ORT backend, which the NGC container replaces with its native backend:", "",
+              "| system | workload | c | total | biggest users |", "|---|---|---:|---:|---|"]
+    for (system, workload, concurrency), row in sorted(table.items()):
+        shares = row.get("cpu")
+        if not shares or concurrency not in (1, 8):
+            continue
+        users = ", ".join(f"{name} {value:.0f}%" for name, value in
+                          sorted(shares.items(), key=lambda item: -item[1])[:5])
+        lines.append(f"| {system} | {workload} | {concurrency} | {sum(shares.values()):.0f}% | {users} |")
+    return lines
+
+
+def _agreement(results: dict) -> list[str]:
+    lines = ["## Same model, same answers", "",
+             "Before timing, the baseline and Triton (gRPC) answered the same inputs:", "",
+             "| workload | inputs | same label | max probability difference |", "|---|---:|---:|---:|"]
+    for workload, entry in results["agreement"].items():
+        lines.append(f"| {workload} | {entry['inputs']} | {entry['same_label']} | {entry['max_probability_difference']:.2g} |")
+    return lines
+
+
+def plot(results: dict, path: Path) -> None:
+    """Throughput against p95, one line per system (points in concurrency order), a panel per workload."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    table = table_of(results)
+    workloads = [workload for workload in WORKLOADS if any(key[1] == workload for key in table)]
+    figure, axes = plt.subplots(1, len(workloads), figsize=(6 * len(workloads), 4.8), squeeze=False)
+    best = ceilings(results)
+    for axis, workload in zip(axes[0], workloads):
+        systems = list(dict.fromkeys(key[0] for key in table if key[1] == workload))
+        for system in systems:
+            rows = sorted((key[2], value) for key, value in table.items() if key[:2] == (system, workload))
+            xs = [value["throughput"] for _, value in rows if value["p95_ms"] is not None]
+            ys = [value["p95_ms"] for _, value in rows if value["p95_ms"] is not None]
+            axis.plot(xs, ys, marker="o", label=system)
+            for (concurrency, value) in rows:
+                if value["p95_ms"] is not None:
+                    axis.annotate(str(concurrency), (value["throughput"], value["p95_ms"]), fontsize=7,
+                                  textcoords="offset points", xytext=(3, 3))
+        key = ("digit_resnet", 1, "digits") if workload == "digits" else ("minilm_sentiment", 1, workload)
+        title = WORKLOADS[workload]
+        fastest = max((value["throughput"] for k, value in table.items() if k[1] == workload), default=0.0)
+        if key in best and best[key]["rows_per_s"] <= 3 * fastest:
+            axis.axvline(best[key]["rows_per_s"], color="grey", linestyle="--", label="ceiling (ORT in process, FP32)")
+        elif key in best:  # far off the scale: name it rather than squash every line against the axis
+            title += f"\n(ceiling {best[key]['rows_per_s']:.0f} rows/s, off the scale)"
+        axis.set_title(title)
+        axis.set_xlabel("throughput (requests/s)")
+        axis.set_ylabel("p95 latency (ms)")
+        axis.set_yscale("log")
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.suptitle("Throughput vs p95 latency (labels: concurrency)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tritonkit.bench.report [results.json]``: re-render README.md and the plot beside a saved run."""
+    import json  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0]) if args else paths.bench_results() / "results.json"
+    results = json.loads(path.read_text())
+    (path.parent / "README.md").write_text(markdown(results))
+    plot(results, path.parent / "throughput_vs_p95.png")
+    print(f"report: {path.parent / 'README.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,149 @@
+"""``python -m tritonkit.export``: train, convert, verify and write every model into the Triton repository."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tritonkit import paths
+from tritonkit.export import ExportError, onnx2trt
+from tritonkit.export.card import CARD_NAME, render
+from tritonkit.export.config import write_if_changed
+from tritonkit.export.generate import generated_files, sync
+from tritonkit.export.pipeline import export_model, fingerprint, up_to_date
+from tritonkit.export.registry import MODELS
+
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tritonkit.export",
+        description="Train each model (seeded), export it to ONNX, check the graph, compare ONNX Runtime with "
+        "the source framework on held-out rows, and write model.onnx + config.pbtxt into the repository. "
+        "Up-to-date models are skipped.",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        choices=sorted(MODELS),
+        metavar="NAME",
+        help=f"export only this model; repeat for several (choices: {', '.join(sorted(MODELS))})",
+    )
+    parser.add_argument("--force", action="store_true", help="export even when the model is up to date")
+    parser.add_argument(
+        "--repository", type=Path, help="model repository to write (default: model_repository/ of the project)"
+    )
+    parser.add_argument(
+        "--ensembles", type=Path,
+        help="ensembles repository whose steps get tokenizer files (default: ensembles/ of the project)",
+    )
+    parser.add_argument("--list", action="store_true", help="list the models and exit")
+    parser.add_argument(
+        "--check-configs", action="store_true",
+        help="write no config.pbtxt or labels.txt; fail when a committed one differs from what the generator "
+        "makes from registry.py and the graphs (CI runs this: a hand edit to a generated file fails it)",
+    )
+    parser.add_argument(
+        "--tensorrt",
+        action="store_true",
+        help="GPU hosts: build TensorRT FP16 engines from the exported ONNX into --gpu-repository "
+        "(needs an NVIDIA GPU and pip install '.[tensorrt]')",
+    )
+    parser.add_argument(
+        "--gpu-repository", type=Path,
+        help="where --tensorrt writes engines and their configs, kept out of the CPU repository "
+        "(default: gpu_repository/ of the project)",
+    )
+    args = parser.parse_args(argv)
+    args.repository = args.repository or paths.model_repository()
+    args.ensembles = args.ensembles or paths.ensembles()
+    args.gpu_repository = args.gpu_repository or paths.gpu_repository()
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.list:
+        for spec in MODELS.values():
+            print(f"{spec.name:22} {spec.source:14} held-out {spec.metric_name}, parity atol {spec.atol:g}")
+        return 0
+    names = args.model or list(MODELS)
+    if args.tensorrt:
+        return export_engines([MODELS[name] for name in names], args.repository, args.gpu_repository)
+    current = fingerprint()
+    failed = []
+    for position, name in enumerate(names, start=1):
+        spec = MODELS[name]
+        prefix = f"[{position}/{len(names)}] {name}"
+        records = None if args.force else up_to_date(spec, args.repository, current, args.ensembles)
+        if records is not None:
+            summary = ", ".join(f"v{r.version} {r.metric_name} {r.metric:.4f}" for r in records)
+            print(f"{prefix}: up to date ({summary}); --force re-exports", flush=True)
+            continue
+        print(f"{prefix}: training and exporting from {spec.source}...", flush=True)
+        try:
+            records = export_model(spec, args.repository, current, args.ensembles)
+        except ExportError as exc:
+            print(f"{prefix}: FAILED: {exc}", file=sys.stderr, flush=True)
+            failed.append(name)
+            continue
+        for record in records:
+            worst = max(record.parity_max_abs_error.values())
+            print(
+                f"{prefix} v{record.version}: {record.format} ok after {record.export_s:.1f} s: parity max |err| "
+                f"{worst:.2g} <= {record.tolerance:g}, held-out {record.metric_name} {record.metric:.4f}, "
+                f"{record.size_bytes / 1024:.1f} KiB",
+                flush=True,
+            )
+    if not sync_generated(args):
+        failed.append("generated configs")
+    card = args.repository / CARD_NAME
+    write_if_changed(card, render(list(MODELS.values()), args.repository))
+    print(f"model card: {card}")
+    if failed:
+        print(f"export failed for: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def sync_generated(args) -> bool:
+    """Writes (or with --check-configs, checks) every config.pbtxt and labels.txt; False on drift."""
+    try:
+        files = generated_files(args.repository, args.ensembles)
+    except ValueError as exc:
+        print(f"configs: FAILED: {exc}", file=sys.stderr)
+        return False
+    written, drifts = sync(files, check=args.check_configs)
+    for path in written:
+        print(f"configs: regenerated {path}; review and commit it", flush=True)
+    for drift in drifts:
+        print(f"configs: {drift}", file=sys.stderr, flush=True)
+    print(f"configs: {len(files)} generated files {'checked' if args.check_configs else 'in step'}"
+          + (f", {len(drifts)} differ" if drifts else ""), flush=True)
+    return not drifts
+
+
+def export_engines(specs, repository: Path, gpu_repository: Path) -> int:
+    try:
+        onnx2trt.require_tensorrt()
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    eligible = [spec for spec in specs if spec.tensorrt]
+    failed = []
+    for position, spec in enumerate(eligible, start=1):
+        prefix = f"[{position}/{len(eligible)}] {spec.name}"
+        print(f"{prefix}: building a TensorRT FP16 engine...", flush=True)
+        try:
+            errors = onnx2trt.export_engine(spec, repository, gpu_repository)
+        except ExportError as exc:
+            print(f"{prefix}: FAILED: {exc}", file=sys.stderr, flush=True)
+            failed.append(spec.name)
+            continue
+        print(f"{prefix}: ok: max |err| vs ONNX Runtime {max(errors.values()):.2g} <= {spec.fp16_atol:g}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Builders: train each source model (seeded), convert it, and say how to check the conversion.
+
+Each returns a ``Built``: the FP32 ONNX graph, held-out inputs, the source framework's outputs on them
+and the held-out metric. ``export/pipeline.py`` does the checking and writing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tritonkit.export import datasets, hf2onnx, lstm, sklearn2onnx, tabular, text, torch2onnx, vision
+from tritonkit.export.spec import Built
+
+TRACE_TEXTS = ["an example sentence to trace", "and a second, longer one to trace the padding"]
+
+
+def diabetes() -> Built:
+    split = datasets.diabetes()
+    pipeline = tabular.train_diabetes_pipeline(split)
+    onnx_model = sklearn2onnx.convert(
+        pipeline, n_features=split.x_train.shape[1], input_name="FEATURES", output_name="PREDICTION"
+    )
+    return Built(
+        onnx_model=onnx_model,
+        holdout={"FEATURES": split.x_test},
+        expected={"PREDICTION": pipeline.predict(split.x_test).reshape(-1, 1)},
+        metric=lambda outputs: _r2(split.y_test, outputs["PREDICTION"][:, 0]),
+    )
+
+
+def cancer() -> Built:
+    split = datasets.breast_cancer()
+    module = tabular.train_cancer_classifier(split)
+    return Built(
+        onnx_model=_torch_to_onnx(module, {"FEATURES": split.x_test[:2]}, ["PROBABILITY"]),
+        holdout={"FEATURES": split.x_test},
+        expected={"PROBABILITY": _run_torch(module, split.x_test)},
+        metric=lambda outputs: float(np.mean((outputs["PROBABILITY"][:, 0] > 0.5) == split.y_test)),
+    )
+
+
+def minilm_encoder() -> Built:
+    """Parity is against sentence-transformers' own ``encode``, the behaviour users expect."""
+    from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - heavy, export-only
+
+    texts = text.sentiment_data().test_texts
+    hf2onnx.quiet_transformers()
+    reference = SentenceTransformer(str(text.minilm_path()), device="cpu", local_files_only=True)
+    expected = reference.encode(texts, batch_size=text.ENCODE_BATCH, convert_to_numpy=True, normalize_embeddings=False)
+    holdout = text.tokenize(texts)
+    return Built(
+        onnx_model=_text_to_onnx(text.load_encoder(), ["sentence_embedding"]),
+        holdout=holdout,
+        expected={"sentence_embedding": expected},
+        metric=lambda outputs: float(np.min(np.sum(outputs["sentence_embedding"] * expected, axis=1))),
+        assets=_minilm_assets(),
+    )
+
+
+def minilm_sentiment() -> Built:
+    data = text.sentiment_data()
+    classifier = text.sentiment_classifier()
+    return Built(
+        onnx_model=_text_to_onnx(classifier, ["logits"]),
+        holdout=text.tokenize(data.test_texts),
+        expected={"logits": text.run_model(classifier, data.test_texts)},
+        metric=lambda outputs: text.accuracy(outputs["logits"], data.test_labels),
+        assets=_minilm_assets(),
+        pytorch_module=classifier,
+    )
+
+
+def lstm_sentiment() -> Built:
+    data = text.sentiment_data()
+    model, vocabulary, tokenizer = lstm.train_lstm()
+    examples = lstm.encode(tokenizer, TRACE_TEXTS)
+    return Built(
+        onnx_model=_torch_to_onnx(model, examples, ["logits"], max_sequence=lstm.MAX_SEQUENCE),
+        holdout=lstm.encode(tokenizer, data.test_texts),
+        expected={"logits": lstm.run_lstm(model, tokenizer, data.test_texts)},
+        metric=lambda outputs: text.accuracy(outputs["logits"], data.test_labels),
+        assets={
+            "vocab.txt": "".join(f"{piece}\n" for piece in vocabulary).encode(),
+            "tokenizer.json": tokenizer.to_str().encode(),
+        },
+    )
+
+
+def digit_resnet() -> Built:
+    split = vision.digits()
+    module = vision.train_digit_resnet(split)
+    return Built(
+        onnx_model=_torch_to_onnx(module, {"pixel_values": split.x_test[:2]}, ["logits"]),
+        holdout={"pixel_values": split.x_test},
+        expected={"logits": _run_torch(module, split.x_test)},
+        metric=lambda outputs: float(np.mean(np.argmax(outputs["logits"], axis=1) == split.y_test)),
+        pytorch_module=module,
+    )
+
+
+def _minilm_assets() -> dict[str, bytes]:
+    """The tokenizer travels with the graph: the serving step must cut text exactly as training did."""
+    return {"tokenizer.json": (text.minilm_path() / "tokenizer.json").read_bytes()}
+
+
+def _torch_to_onnx(module, examples: dict[str, np.ndarray], output_names: list[str], max_sequence=None):
+    import torch  # noqa: PLC0415
+
+    tensors = tuple(torch.from_numpy(array) for array in examples.values())
+    return torch2onnx.convert(
+        module, tensors, input_names=list(examples), output_names=output_names, max_sequence=max_sequence
+    )
+
+
+def _text_to_onnx(module, output_names: list[str]):
+    examples = text.tokenize(TRACE_TEXTS)
+    return hf2onnx.convert(module, examples, output_names, max_sequence=text.MAX_SEQUENCE)
+
+
+def _run_torch(module, array: np.ndarray) -> np.ndarray:
+    import torch  # noqa: PLC0415
+
+    with torch.no_grad():
+        return module(torch.from_numpy(array)).numpy()
+
+
+def _r2(truth: np.ndarray, predicted: np.ndarray) -> float:
+    residual = np.sum((truth - predicted) ** 2)
+    return float(1.0 - residual / np.sum((truth - truth.mean()) ** 2))

@@ -1,0 +1,43 @@
+"""``model_repository/MODELS.md``: one row per exported version, from the ``export.json`` records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tritonkit.export.pipeline import RECORD_NAME, read_record
+from tritonkit.export.spec import ModelSpec
+
+CARD_NAME = "MODELS.md"
+
+
+def render(specs: list[ModelSpec], repository: Path) -> str:
+    lines = [
+        "# Models",
+        "",
+        "Written by `make export` (`python -m tritonkit.export`) from each version's `export.json`; do not edit by hand.",
+        "Parity: max absolute error of the ONNX graph against the source framework on the held-out rows.",
+        "",
+        "| model | version | source | format | size | parity max error (tolerance) | held-out metric | export time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for spec in specs:
+        for version in spec.versions:
+            record = read_record(repository / spec.name / str(version) / RECORD_NAME)
+            if record is None:
+                lines.append(f"| `{spec.name}` | {version} | {spec.source} | not exported | | | | |")
+                continue
+            worst = max(record.parity_max_abs_error.values())
+            lines.append(
+                f"| `{spec.name}` | {version} | {spec.source} | {record.format} | {_size(record.size_bytes)} "
+                f"| {worst:.2g} ({record.tolerance:g}) | {record.metric_name} {record.metric:.4f} "
+                f"| {record.export_s:.1f} s |"
+            )
+    lines += ["", "## What each model is", ""]
+    lines += [f"- `{spec.name}`: {spec.description}." for spec in specs]
+    return "\n".join(lines) + "\n"
+
+
+def _size(size_bytes: int) -> str:
+    if size_bytes >= 1 << 20:
+        return f"{size_bytes / (1 << 20):.1f} MiB"
+    return f"{size_bytes / 1024:.1f} KiB"

@@ -1,0 +1,99 @@
+"""Every generated file of both repositories (``config.pbtxt`` and ``labels.txt``) from ``registry.py``.
+
+``python -m tritonkit.export`` writes them on every run (a hand edit is undone and shows in ``git diff``);
+with ``--check-configs`` (CI) it writes nothing and fails on any difference instead. A model's config comes
+from its exported graph; where no graph is exported yet, its committed config stands in, so the steps' and
+ensembles' configs can still be generated and checked (the unit tier does that without training).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from tritonkit.export import ensembles
+from tritonkit.export.config import LABEL_FILE, model_config, parse_pbtxt, to_pbtxt
+from tritonkit.export.registry import ENSEMBLES, MODELS, STEPS
+
+CONFIG_FILE = "config.pbtxt"
+
+
+@dataclasses.dataclass(frozen=True)
+class Drift:
+    """A file on disk that differs from what the generator makes."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return (f"{self.path}: {self.reason}; the generator is the source: move a hand edit into "
+                "src/tritonkit/export/registry.py, then run `make export` and commit the regenerated file")
+
+
+def generated_files(repository: Path, ensembles_repository: Path) -> dict[Path, str]:
+    """Path -> text of every generated file, models first, then steps, then ensembles."""
+    files: dict[Path, str] = {}
+    configs = {}
+    for spec in MODELS.values():
+        folder = repository / spec.name
+        graph = folder / "1" / "model.onnx"
+        if graph.is_file():
+            configs[spec.name] = model_config(spec.name, _load_graph(graph), spec.serving, labels=spec.labels,
+                                              versions=spec.versions)
+            files[folder / CONFIG_FILE] = to_pbtxt(configs[spec.name])
+            if spec.labels:
+                files[folder / LABEL_FILE] = ensembles.labels_text(spec.labels)
+        elif (folder / CONFIG_FILE).is_file():
+            configs[spec.name] = parse_pbtxt((folder / CONFIG_FILE).read_text())
+    steps = ensembles.step_configs(tuple(STEPS.values()), tuple(ENSEMBLES.values()), configs)
+    for step in STEPS.values():
+        files[ensembles_repository / step.name / CONFIG_FILE] = _text(step.summary, steps[step.name])
+        if step.labels:
+            files[ensembles_repository / step.name / LABEL_FILE] = ensembles.labels_text(step.labels)
+    wired = {**configs, **steps}
+    for spec in ENSEMBLES.values():
+        files[ensembles_repository / spec.name / CONFIG_FILE] = ensemble_text(spec, wired)
+    return files
+
+
+def sync(files: dict[Path, str], *, check: bool) -> tuple[list[Path], list[Drift]]:
+    """Writes every file that differs (``check=False``) or reports it (``check=True``).
+
+    Returns:
+        The files written, and the drifts found (only with ``check``).
+    """
+    written, drifts = [], []
+    for path, text in files.items():
+        current = path.read_text() if path.is_file() else None
+        if current == text:
+            continue
+        if check:
+            drifts.append(Drift(path, "missing" if current is None else "differs from what export generates"))
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+    return written, drifts
+
+
+def committed_configs(repositories) -> dict[str, object]:
+    """``ModelConfig`` of every model in ``repositories`` by name, parsed from its config.pbtxt."""
+    return {path.parent.name: parse_pbtxt(path.read_text())
+            for repository in repositories for path in sorted(Path(repository).glob(f"*/{CONFIG_FILE}"))}
+
+
+def ensemble_text(spec: ensembles.EnsembleSpec, configs: dict[str, object]) -> str:
+    """The config.pbtxt text of ``spec`` wired to ``configs`` (for derived pipelines such as bench's INT8 one)."""
+    return _text(spec.summary, ensembles.ensemble_config(spec, configs))
+
+
+def _text(summary: str, config) -> str:
+    from google.protobuf import text_format  # noqa: PLC0415 - export-only import
+
+    return ensembles.header(summary) + text_format.MessageToString(config)
+
+
+def _load_graph(path: Path):
+    import onnx  # noqa: PLC0415 - export-only import
+
+    return onnx.load(str(path), load_external_data=False)  # the inputs and outputs are all the config needs

@@ -1,0 +1,62 @@
+"""HuggingFace transformers -> ONNX: a sentence encoder with pooling in the graph, dynamic batch and sequence.
+
+transformers 5.x models export through ``torch.onnx.export(dynamo=True)`` when wrapped in a module that
+passes keyword arguments (and explicit ``token_type_ids``); the wrapper here also puts sentence-transformers'
+mean pooling and L2 normalization into the graph, so clients get finished embeddings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tritonkit.export import torch2onnx
+
+INPUT_NAMES = ("input_ids", "attention_mask")
+
+
+def mean_pooled_encoder(bert):
+    """Wraps a BERT-family model: input_ids, attention_mask [batch, sequence] -> unit vectors [batch, hidden]."""
+    import torch  # noqa: PLC0415 - heavy import only for export
+
+    class MeanPooledEncoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask):
+            states = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=torch.zeros_like(input_ids)
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(states.dtype)
+            pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)  # padding does not count
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+
+    return MeanPooledEncoder().eval()
+
+
+def load_sentence_encoder(model_dir: Path):
+    """The pretrained model from local files only (nothing is downloaded), wrapped by ``mean_pooled_encoder``."""
+    from transformers import AutoModel  # noqa: PLC0415
+
+    quiet_transformers()
+    return mean_pooled_encoder(AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval())
+
+
+def quiet_transformers() -> None:
+    """No per-weight progress bars in `make export`'s per-model progress lines."""
+    from transformers.utils import logging  # noqa: PLC0415
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+
+
+def convert(module, examples: dict[str, np.ndarray], output_names: list[str], max_sequence: int):
+    """Exports a (input_ids, attention_mask) module with dynamic ``batch`` and ``sequence`` axes."""
+    import torch  # noqa: PLC0415
+
+    tensors = tuple(torch.from_numpy(examples[name]) for name in INPUT_NAMES)
+    return torch2onnx.convert(
+        module, tensors, input_names=list(INPUT_NAMES), output_names=output_names, max_sequence=max_sequence
+    )

@@ -1,0 +1,136 @@
+"""The origins' LSTM text classifier: embedding + LSTM + linear, with its own vocabulary file.
+
+- Vocabulary: the MiniLM word pieces that the project's training and unlabelled sentences use, plus
+  every single-character piece, so an unseen word still splits into known pieces (``vocab.txt``;
+  ``tokenizer.json`` is the matching ``tokenizers`` WordPiece tokenizer, no [CLS]/[SEP]).
+- Embeddings start from MiniLM's input embeddings of those pieces, reduced to 64 dimensions by PCA.
+- Training is knowledge distillation: cross-entropy on the labelled train split plus the MiniLM
+  sentiment classifier's probabilities on ``data/sentiment/unlabelled.txt`` as soft targets.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from tritonkit import catalog
+from tritonkit.export import text
+
+SEED = 0
+EMBEDDING_SIZE = 64
+HIDDEN_SIZE = 128
+EPOCHS = 30
+BATCH_SIZE = 32
+LEARNING_RATE = 2e-3
+SPECIALS = ("[PAD]", "[UNK]")  # ids 0 and 1; [PAD] must stay 0: the graph ignores masked positions anyway
+MAX_SEQUENCE = catalog.MAX_TOKENS
+
+
+def build_vocabulary(corpus: list[str]) -> list[str]:
+    """Specials, the MiniLM pieces the corpus uses (by first use), then all single-character pieces."""
+    tokenizer = text.minilm_tokenizer()
+    seen = dict.fromkeys(SPECIALS)
+    for sentence in corpus:
+        seen.update(dict.fromkeys(tokenizer.tokenize(sentence)))
+    for piece in sorted(tokenizer.get_vocab()):  # a hash map: sort for the same vocabulary every run
+        core = piece.removeprefix("##")
+        if len(core) == 1 and core.isascii() and core.isprintable():
+            seen.setdefault(piece)
+    return list(seen)
+
+
+def wordpiece_tokenizer(vocabulary: list[str]):
+    """A ``tokenizers`` WordPiece tokenizer over ``vocabulary`` with BERT's lower-casing normalizer."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers  # noqa: PLC0415
+
+    tokenizer = Tokenizer(models.WordPiece({piece: i for i, piece in enumerate(vocabulary)}, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True, clean_text=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    return tokenizer
+
+
+def encode(tokenizer, texts: list[str]) -> dict[str, np.ndarray]:
+    """``input_ids`` and ``attention_mask`` [batch, longest], padded with [PAD] = 0, truncated at MAX_SEQUENCE."""
+    ids = [encoding.ids[:MAX_SEQUENCE] or [SPECIALS.index("[UNK]")] for encoding in tokenizer.encode_batch(texts)]
+    longest = max(len(row) for row in ids)
+    input_ids = np.zeros((len(ids), longest), dtype=np.int64)
+    attention_mask = np.zeros((len(ids), longest), dtype=np.int64)
+    for row, pieces in enumerate(ids):
+        input_ids[row, : len(pieces)] = pieces
+        attention_mask[row, : len(pieces)] = 1
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+def initial_embeddings(vocabulary: list[str]) -> np.ndarray:
+    """MiniLM's input embeddings of the vocabulary, PCA-reduced to 64 dims; [PAD] is all zeros."""
+    from sklearn.decomposition import PCA  # noqa: PLC0415
+
+    minilm_ids = text.minilm_tokenizer().convert_tokens_to_ids(vocabulary)
+    table = text.load_encoder().bert.embeddings.word_embeddings.weight.detach().numpy()[minilm_ids]
+    reduced = PCA(n_components=EMBEDDING_SIZE, random_state=SEED).fit_transform(table)
+    reduced /= reduced.std()
+    reduced[SPECIALS.index("[PAD]")] = 0.0
+    return reduced.astype(np.float32)
+
+
+def lstm_module(embeddings: np.ndarray):
+    import torch  # noqa: PLC0415
+
+    class LstmClassifier(torch.nn.Module):
+        """input_ids, attention_mask [batch, sequence] -> logits [batch, 2]; mean and max over valid steps."""
+
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding.from_pretrained(torch.from_numpy(embeddings), freeze=False)
+            self.lstm = torch.nn.LSTM(EMBEDDING_SIZE, HIDDEN_SIZE, batch_first=True)
+            self.head = torch.nn.Linear(2 * HIDDEN_SIZE, len(text.LABELS))
+
+        def forward(self, input_ids, attention_mask):
+            states, _ = self.lstm(self.embedding(input_ids))  # padding is at the end: valid steps never see it
+            mask = attention_mask.unsqueeze(-1).to(states.dtype)
+            mean = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+            peak = (states + (mask - 1.0) * 1e4).max(dim=1).values
+            return self.head(torch.cat([mean, peak], dim=1))
+
+    return LstmClassifier()
+
+
+@functools.lru_cache(maxsize=1)
+def train_lstm():
+    """Returns (model in eval mode, vocabulary, tokenizer), trained by distillation from the MiniLM classifier."""
+    import torch  # noqa: PLC0415
+
+    data = text.sentiment_data()
+    vocabulary = build_vocabulary(data.train_texts + data.unlabelled)
+    tokenizer = wordpiece_tokenizer(vocabulary)
+    teacher = text.sentiment_classifier()
+    soft = torch.softmax(torch.from_numpy(text.run_model(teacher, data.unlabelled)), dim=1)
+    hard = torch.nn.functional.one_hot(torch.from_numpy(data.train_labels), len(text.LABELS)).float()
+    texts = data.train_texts + data.unlabelled
+    targets = torch.cat([hard, soft])
+
+    torch.manual_seed(SEED)
+    generator = torch.Generator().manual_seed(SEED)
+    model = lstm_module(initial_embeddings(vocabulary))
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    model.train()
+    for _ in range(EPOCHS):
+        order = torch.randperm(len(texts), generator=generator).tolist()
+        for start in range(0, len(order), BATCH_SIZE):
+            batch = order[start : start + BATCH_SIZE]
+            feed = encode(tokenizer, [texts[i] for i in batch])
+            logits = model(torch.from_numpy(feed["input_ids"]), torch.from_numpy(feed["attention_mask"]))
+            loss = torch.sum(-targets[batch] * torch.log_softmax(logits, dim=1), dim=1).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model.eval(), vocabulary, tokenizer
+
+
+def run_lstm(model, tokenizer, texts: list[str]) -> np.ndarray:
+    import torch  # noqa: PLC0415
+
+    feed = encode(tokenizer, texts)
+    with torch.no_grad():
+        return model(torch.from_numpy(feed["input_ids"]), torch.from_numpy(feed["attention_mask"])).numpy()

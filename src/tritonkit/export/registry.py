@@ -1,0 +1,139 @@
+"""Everything this repository serves: the exported models, the ensembles' Python steps and the pipelines.
+
+Model names, tensor names and shapes are the public API. The builders live in ``export/builders.py``; the
+steps' code in ``tritonkit/steps/steps.py``. Every ``config.pbtxt`` and ``labels.txt`` is generated from here.
+"""
+
+from __future__ import annotations
+
+from tritonkit import catalog
+from tritonkit.export import builders
+from tritonkit.export.config import ServingOptions
+from tritonkit.export.ensembles import EnsembleSpec, Like, Stage, StepSpec, Tensor
+from tritonkit.export.spec import ModelSpec
+
+
+# Two instances: with one, its dynamic batcher thread burns 12-15% of a CPU whenever requests queue behind
+# the busy instance (bench/results/TUNING.md, step 4); threads are capped at the usable CPUs at run time.
+TEXT_SERVING = ServingOptions(max_batch_size=32, instance_count=2, intra_op_threads=2)
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "diabetes_regressor", "scikit-learn",
+            "Pipeline(StandardScaler, PCA(8), LinearRegression) on load_diabetes rows 0-399",
+            builders.diabetes, atol=1e-4, metric_name="R2",  # float32 graph vs float64 sklearn: ~3e-5 apart
+            tensorrt=False,  # Scaler and LinearRegressor are ai.onnx.ml operators
+        ),
+        ModelSpec(
+            "cancer_classifier", "PyTorch",
+            "feed-forward 30-16-1 with standardization in the graph, load_breast_cancer rows 0-468",
+            builders.cancer, atol=1e-5, metric_name="accuracy",
+        ),
+        ModelSpec(
+            "minilm_encoder", "sentence-transformers",
+            "all-MiniLM-L6-v2 with mean pooling and L2 normalization in the graph",
+            builders.minilm_encoder, atol=1e-5, metric_name="min cosine to sentence-transformers",
+            int8_atol=0.1,  # per element of a unit vector; the metric (cosine) is the real check
+            serving=TEXT_SERVING,
+        ),
+        ModelSpec(
+            "minilm_sentiment", "PyTorch + transformers",
+            "all-MiniLM-L6-v2 + linear head, fine-tuned together on data/sentiment (540 sentences, 4 epochs)",
+            builders.minilm_sentiment, atol=1e-4, metric_name="accuracy",
+            int8_atol=2.5,  # logits span about +-20 (LOGIT_SCALE); held-out accuracy is the real check
+            labels=catalog.SENTIMENT_LABELS, serving=TEXT_SERVING, step_assets=("minilm_tokenizer",),
+            keeps_pytorch_weights=True,  # bench/ serves it with Flask + PyTorch as the baseline
+        ),
+        ModelSpec(
+            "lstm_sentiment_classifier", "PyTorch",
+            "embedding(64, from MiniLM pieces) + LSTM(128) + linear, distilled from minilm_sentiment",
+            builders.lstm_sentiment, atol=1e-4, metric_name="accuracy",
+            labels=catalog.SENTIMENT_LABELS, serving=TEXT_SERVING, step_assets=("lstm_tokenizer",),
+        ),
+        ModelSpec(
+            "digit_resnet", "PyTorch",
+            "residual CNN on load_digits images 0-1499, input 8x8 ink in 0..1",
+            builders.digit_resnet, atol=1e-4, metric_name="accuracy",
+            labels=catalog.DIGIT_LABELS, serving=ServingOptions(max_batch_size=64),
+            keeps_pytorch_weights=True,
+        ),
+    )
+}
+
+TEXT = Tensor("TEXT", "TYPE_STRING", (1,))  # UTF-8, one text a row
+IMAGE = Tensor("IMAGE", "TYPE_STRING", (1,))  # an encoded image file (PNG, JPEG, BMP, WebP...) a row
+LABEL = Tensor("LABEL", "TYPE_STRING", (1,))
+MAX_TOKENS = (("max_tokens", str(catalog.MAX_TOKENS)),)
+
+STEPS: dict[str, StepSpec] = {
+    step.name: step
+    for step in (
+        StepSpec(
+            "minilm_tokenizer", "TokenizerStep",
+            "TEXT -> MiniLM word pieces ([CLS] ... [SEP]), padded per request to a length bucket, truncated at "
+            f"{catalog.MAX_TOKENS}. Code: src/tritonkit/steps/steps.py.",
+            inputs=(TEXT,), outputs=(Like("minilm_sentiment", "input_ids"), Like("minilm_sentiment", "attention_mask")),
+            parameters=MAX_TOKENS,
+        ),
+        StepSpec(
+            "lstm_tokenizer", "TokenizerStep",
+            "TEXT -> the LSTM's word pieces (its own vocabulary, no [CLS]/[SEP]), padded per request to a length "
+            f"bucket, truncated at {catalog.MAX_TOKENS}. Code: src/tritonkit/steps/steps.py.",
+            inputs=(TEXT,),
+            outputs=(Like("lstm_sentiment_classifier", "input_ids"), Like("lstm_sentiment_classifier", "attention_mask")),
+            parameters=MAX_TOKENS,
+        ),
+        StepSpec(
+            "sentiment_postprocess", "ClassifierPostprocess",
+            "logits -> LABEL (negative/positive) and PROBABILITIES in labels.txt order. "
+            "Code: src/tritonkit/steps/steps.py.",
+            inputs=(Like("minilm_sentiment", "logits"),),
+            outputs=(LABEL, Like("minilm_sentiment", "logits", "PROBABILITIES")),
+            labels=catalog.SENTIMENT_LABELS,
+        ),
+        StepSpec(
+            "digit_preprocess", "DigitImageStep",
+            "IMAGE (PNG, JPEG, BMP, WebP... any size, grey/RGB/RGBA, a dark digit on light paper) -> pixel_values "
+            "made the way load_digits was. Code: src/tritonkit/steps/imaging.py and steps.py.",
+            inputs=(IMAGE,), outputs=(Like("digit_resnet", "pixel_values"),),
+        ),
+        StepSpec(
+            "digit_postprocess", "ClassifierPostprocess",
+            'logits -> LABEL ("0".."9") and PROBABILITIES in labels.txt order. Code: src/tritonkit/steps/steps.py.',
+            inputs=(Like("digit_resnet", "logits"),),
+            outputs=(LABEL, Like("digit_resnet", "logits", "PROBABILITIES")),
+            labels=catalog.DIGIT_LABELS,
+        ),
+    )
+}
+
+ENSEMBLES: dict[str, EnsembleSpec] = {
+    spec.name: spec
+    for spec in (
+        EnsembleSpec(
+            "text_embedding",
+            "Public endpoint: TEXT (UTF-8) -> EMBEDDING, L2-normalized, equal to sentence-transformers' encode of "
+            "all-MiniLM-L6-v2 (FP32 version 1 of minilm_encoder).",
+            (Stage("minilm_tokenizer"), Stage("minilm_encoder", 1, rename=(("sentence_embedding", "EMBEDDING"),))),
+        ),
+        EnsembleSpec(
+            "text_sentiment",
+            "Public endpoint: TEXT (UTF-8) -> LABEL (negative/positive) and PROBABILITIES [negative, positive] "
+            "from the fine-tuned MiniLM classifier (FP32 version 1 of minilm_sentiment).",
+            (Stage("minilm_tokenizer"), Stage("minilm_sentiment", 1), Stage("sentiment_postprocess")),
+        ),
+        EnsembleSpec(
+            "lstm_sentiment",
+            "Public endpoint: TEXT (UTF-8) -> LABEL and PROBABILITIES from the LSTM classifier (its own vocabulary).",
+            (Stage("lstm_tokenizer"), Stage("lstm_sentiment_classifier"), Stage("sentiment_postprocess")),
+        ),
+        EnsembleSpec(
+            "digit_classifier",
+            "Public endpoint: IMAGE (encoded PNG/JPEG/BMP/WebP..., a dark digit on light paper) -> LABEL "
+            '("0".."9") and PROBABILITIES [10].',
+            (Stage("digit_preprocess"), Stage("digit_resnet"), Stage("digit_postprocess")),
+        ),
+    )
+}

@@ -1,0 +1,79 @@
+"""What a model export is made of: the spec in the registry and what its builder returns."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from tritonkit.export.config import ServingOptions
+
+
+@dataclasses.dataclass(frozen=True)
+class Built:
+    """A trained source model converted to ONNX, with what parity and metrics need.
+
+    Attributes:
+        onnx_model: the converted FP32 graph (``onnx.ModelProto``).
+        holdout: held-out inputs by ONNX input name.
+        expected: the source framework's outputs on ``holdout`` by ONNX output name.
+        metric: held-out metric computed from a graph's outputs on ``holdout``.
+        assets: extra files written beside ``model.onnx`` in every version folder (tokenizer, vocabulary).
+        pytorch_module: the trained ``torch.nn.Module``, for specs with ``keeps_pytorch_weights``.
+    """
+
+    onnx_model: object
+    holdout: dict[str, np.ndarray]
+    expected: dict[str, np.ndarray]
+    metric: Callable[[dict[str, np.ndarray]], float]
+    assets: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    pytorch_module: object | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """One exported model.
+
+    Attributes:
+        name: Triton model name (public API).
+        source: the source framework, for messages and the model card.
+        description: one line for the model card.
+        build: trains (seeded) and converts; returns a ``Built``.
+        atol: max absolute error allowed between the FP32 graph and the source framework.
+        metric_name: what ``Built.metric`` measures on the held-out rows.
+        int8_atol: when set, version 2 is the INT8 dynamic quantization of version 1, checked
+            against the same source outputs within this looser tolerance.
+        labels: class names of the classification output (written to ``labels.txt``).
+        serving: batching, instances, threads and warm-up for ``config.pbtxt``.
+        tensorrt: whether ``--tensorrt`` builds an engine (TensorRT has no ai.onnx.ml operators).
+        fp16_atol: max absolute error of the TensorRT FP16 engine against ONNX Runtime.
+        step_assets: ensemble steps (folders of ``ensembles/``) whose version 1 also gets ``Built.assets``,
+            such as the tokenizer step that must cut text exactly like this model's training did.
+        keeps_pytorch_weights: save the trained module's ``state_dict`` to ``artifacts/pytorch/<name>.pt``
+            (beside the repository, never inside it), for the benchmark's PyTorch baseline (bench/).
+    """
+
+    name: str
+    source: str
+    description: str
+    build: Callable[[], Built]
+    atol: float
+    metric_name: str
+    int8_atol: float | None = None
+    labels: tuple[str, ...] = ()
+    serving: ServingOptions = ServingOptions()
+    tensorrt: bool = True
+    fp16_atol: float = 0.05
+    step_assets: tuple[str, ...] = ()
+    keeps_pytorch_weights: bool = False
+
+    def __post_init__(self):
+        if not self.name.replace("_", "").isalnum():
+            raise ValueError(f"model name {self.name!r} must be letters, digits and underscores")
+        if self.atol <= 0 or (self.int8_atol is not None and self.int8_atol <= 0):
+            raise ValueError(f"{self.name}: tolerances must be > 0")
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return (1, 2) if self.int8_atol is not None else (1,)

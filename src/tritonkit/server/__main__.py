@@ -1,0 +1,173 @@
+"""``python -m tritonkit.server``: run the real tritonserver on this repository, embedded or in Docker."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from tritonkit.client.health import ServerNotReady
+from tritonkit.server import docker
+from tritonkit.server.command import EXIT_TIMEOUT_S
+from tritonkit.server.embedded import EmbeddedServerError
+from tritonkit.server.process import READY_TIMEOUT_S, NotExported, TritonServer
+from tritonkit.server.settings import ADMIN_HEADER, GRPC_ADMIN_HEADER, MODEL_CONTROL_MODES, ServerSettings, SettingsError
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tritonkit.server",
+        description="Serve model_repository/ and ensembles/ with a real tritonserver (2.51.0). "
+        "Every option defaults to its environment variable, then to the secure default.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--host", help="bind address [env HOST, default 127.0.0.1: loopback only]")
+    parser.add_argument("--http-port", type=int, help="HTTP/REST port [env HTTP_PORT, default 8000]")
+    parser.add_argument("--grpc-port", type=int, help="gRPC port [env GRPC_PORT, default 8001]")
+    parser.add_argument("--metrics-port", type=int, help="Prometheus metrics port [env METRICS_PORT, default 8002]")
+    parser.add_argument(
+        "--model-control",
+        choices=MODEL_CONTROL_MODES,
+        help="'explicit' allows load/unload through the (admin-only) repository API [env MODEL_CONTROL, default none]",
+    )
+    parser.add_argument(
+        "--no-http-guard",
+        dest="http_guard",
+        action="store_false",
+        default=None,
+        help="serve tritonserver's HTTP endpoint directly, without server/guard.py in front (malformed JSON "
+        "then gets Triton 2.51's 500 instead of 400) [env HTTP_GUARD=0]",
+    )
+    parser.add_argument("--log-verbose", type=int, help="tritonserver --log-verbose level [env LOG_VERBOSE, default 0]")
+    parser.add_argument(
+        "--model-repository",
+        action="append",
+        type=Path,
+        dest="repositories",
+        help="model repository; repeat for several [default: model_repository/ and ensembles/]",
+    )
+    parser.add_argument(
+        "--docker",
+        action="store_true",
+        help="run the NGC container (docker build, then docker run) instead of the embedded binary",
+    )
+    parser.add_argument(
+        "--image",
+        default=os.environ.get("TRITON_IMAGE") or docker.DEFAULT_IMAGE,
+        help="base Triton image for --docker [env TRITON_IMAGE]",
+    )
+    parser.add_argument(
+        "--gpus",
+        default=os.environ.get("DOCKER_GPUS", ""),
+        help="value of `docker run --gpus` for --docker, e.g. 'all'; empty runs CPU-only [env DOCKER_GPUS]",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the command(s) instead of running them")
+    return parser.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> ServerSettings:
+    names = ("host", "http_port", "grpc_port", "metrics_port", "model_control", "log_verbose", "http_guard")
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.repositories:
+        overrides["repositories"] = tuple(args.repositories)
+    return ServerSettings.from_env(**overrides)
+
+
+def serve_embedded(settings: ServerSettings, dry_run: bool) -> int:
+    server = TritonServer(settings)
+    if dry_run:
+        for command in server.commands():
+            print(shlex.join(command))
+        return 0
+    if settings.admin_key_generated:
+        print(f"TRITON_ADMIN_KEY was unset; generated one for this run: {settings.admin_key}\n"
+              f"  admin APIs need the header '{ADMIN_HEADER}: <key>' ('{GRPC_ADMIN_HEADER}' on gRPC); "
+              "export TRITON_ADMIN_KEY to choose your own.")
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # also what the owner's death sends (see process.py)
+    try:
+        server.start()
+        server.wait_until_ready(READY_TIMEOUT_S)
+        print_banner(settings, server.pid)
+        return server.wait()
+    except (NotExported, EmbeddedServerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ServerNotReady as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return server.stop() or 1
+    except KeyboardInterrupt:
+        print(f"stopping tritonserver (in-flight requests get up to {EXIT_TIMEOUT_S} s)...", file=sys.stderr,
+              flush=True)
+        return server.stop()
+
+
+def _raise_interrupt(*_):
+    raise KeyboardInterrupt
+
+
+def print_banner(settings: ServerSettings, pid: int) -> None:
+    models = ready_models(settings)
+    print(
+        f"\ntritonserver ready (pid {pid}); Ctrl-C stops it\n"
+        f"  HTTP     {settings.http_url}\n"
+        f"  gRPC     {settings.grpc_url}\n"
+        f"  metrics  {settings.metrics_url}\n"
+        f"  models   {', '.join(models) or '(none)'}\n"
+        f"  control  {settings.model_control}; admin APIs need header '{ADMIN_HEADER}' "
+        f"(gRPC: '{GRPC_ADMIN_HEADER}')\n",
+        flush=True,
+    )
+
+
+def ready_models(settings: ServerSettings) -> list[str]:
+    """``name vN`` for every READY model version, from the (admin-only) repository index."""
+    request = urllib.request.Request(
+        f"{settings.http_url}/v2/repository/index",
+        data=b"{}",
+        headers={ADMIN_HEADER: settings.admin_key},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        index = json.load(response)
+    return [f"{entry['name']} v{entry['version']}" for entry in index if entry.get("state") == "READY"]
+
+
+def serve_docker(settings: ServerSettings, args: argparse.Namespace) -> int:
+    commands = [docker.build_command(args.image), docker.run_command(settings, gpus=args.gpus)]
+    if args.dry_run:
+        for command in commands:
+            print(shlex.join(command))
+        return 0
+    if settings.admin_key_generated:
+        print(f"TRITON_ADMIN_KEY was unset; generated one for this run: {settings.admin_key}")
+    for command in commands:
+        try:
+            code = subprocess.call(command)
+        except FileNotFoundError:
+            print("error: `docker` is not installed; use `make serve` for the embedded server", file=sys.stderr)
+            return 2
+        if code:
+            return code
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.docker:
+        return serve_docker(settings, args)
+    return serve_embedded(settings, args.dry_run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

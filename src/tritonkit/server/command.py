@@ -1,0 +1,55 @@
+"""The tritonserver command line, shared by the embedded launcher and the Docker launcher.
+
+Only flags that Triton 2.51 (NGC 24.10, the embedded binary) understands: it refuses to start on
+an unknown one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tritonkit.server.settings import ADMIN_HEADER, LOOPBACK, RESTRICTED_APIS, ServerSettings
+
+EXIT_TIMEOUT_S = 10  # in-flight requests get this long to finish on Ctrl-C / SIGTERM
+
+
+def tritonserver_args(
+    settings: ServerSettings,
+    repositories: Sequence[str],
+    *,
+    backend_directory: str | None = None,
+    http_port: int | None = None,
+) -> list[str]:
+    """Arguments after the ``tritonserver`` program name.
+
+    Args:
+        settings: ports, host, model control and admin key.
+        repositories: model repository paths as the server sees them (host or container paths).
+        backend_directory: where backends live; ``None`` keeps the server's default
+            (``/opt/tritonserver/backends`` in the container).
+        http_port: where tritonserver's own HTTP endpoint listens, on loopback, when the HTTP guard
+            holds ``settings.http_port`` (see server/guard.py); ``None`` serves HTTP directly.
+    """
+    restricted = f"{','.join(RESTRICTED_APIS)}:{ADMIN_HEADER}={settings.admin_key}"
+    args = [f"--model-repository={path}" for path in repositories]
+    if backend_directory is not None:
+        args.append(f"--backend-directory={backend_directory}")
+    http_address = (settings.host, settings.http_port) if http_port is None else (LOOPBACK, http_port)
+    args += [
+        f"--http-address={http_address[0]}",
+        f"--http-port={http_address[1]}",
+        f"--grpc-address={settings.host}",
+        f"--grpc-port={settings.grpc_port}",
+        f"--metrics-address={settings.host}",
+        f"--metrics-port={settings.metrics_port}",
+        f"--model-control-mode={settings.model_control}",
+        f"--http-restricted-api={restricted}",
+        f"--grpc-restricted-protocol={restricted}",
+        "--strict-readiness=true",  # ready only when every model is
+        "--exit-on-error=true",  # a model that fails to load stops the start
+        f"--exit-timeout-secs={EXIT_TIMEOUT_S}",
+        f"--log-verbose={settings.log_verbose}",
+    ]
+    if settings.model_control == "explicit":
+        args.append("--load-model=*")  # explicit mode loads nothing by default; start with everything
+    return args

@@ -1,0 +1,245 @@
+"""``TritonServer``: the one owner of a tritonserver process; the launcher, load test, bench and tests use it.
+
+    with TritonServer(ServerSettings.from_env(), log_path=Path("server.log")) as server:
+        ...  # ready here; stopped (gracefully, then forcibly) on the way out
+
+Two ways to run, one owner:
+  embedded (default)  the tritonserver binary of the ``nvidia-pytriton`` wheel, with ``tritonkit.server.guard``
+                      on the public HTTP port when ``settings.http_guard`` (see embedded.py and guard.py);
+  launcher            ``python -m tritonkit.server`` (what `make serve` runs) as the child, which owns the
+                      binary in turn: for tests of the launcher itself and for tools that want its banner.
+
+Every child runs in a session of its own, so a terminal's Ctrl-C reaches only the owner, which passes on
+exactly one signal; and every child is started with ``PR_SET_PDEATHSIG=SIGTERM``, so when the owner dies,
+even by SIGKILL, the kernel tells the child to stop and nothing is left running. (The signal follows the
+thread that started the child: start servers from a thread that lives as long as they should.)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from tritonkit.client.health import ServerNotReady, wait_until_ready
+from tritonkit.server import embedded
+from tritonkit.server.command import EXIT_TIMEOUT_S
+from tritonkit.server.ports import free_ports
+from tritonkit.server.settings import ServerSettings
+
+READY_TIMEOUT_S = 120  # loading every model on 2 shared cores; a load error ends the wait sooner
+STOP_GRACE_S = EXIT_TIMEOUT_S + 5  # tritonserver finishes in-flight requests first; then SIGKILL
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+LOG_TAIL_CHARS = 6000
+
+
+class NotExported(RuntimeError):
+    """A repository names a model that has no version folder yet; the message names them and the fix."""
+
+
+class TritonServer:
+    """Starts, waits for, logs and stops one tritonserver (and its HTTP guard). A context manager.
+
+    Args:
+        settings: ports, host, admin key, repositories, model control, guard.
+        launcher: run ``python -m tritonkit.server`` as the child instead of the binary (see module docstring).
+        log_path: where the children's output goes; ``None`` leaves it on this process's terminal.
+        cpus: CPU numbers the children are pinned to (the benchmark's server CPUs); ``None`` leaves them free.
+        env: extra environment for the children (wins over the settings' ``TRITON_ADMIN_KEY``).
+        backend_directory: where the embedded backends are laid out (default ``.triton/backends``).
+    """
+
+    def __init__(self, settings: ServerSettings, *, launcher: bool = False, log_path: Path | None = None,
+                 cpus: set[int] | None = None, env: Mapping[str, str] | None = None,
+                 backend_directory: Path | None = None):
+        self.settings = settings
+        self.launcher = launcher
+        self.log_path = log_path
+        self.cpus = cpus
+        self.env = dict(env or {})
+        self.backend_directory = backend_directory
+        self.processes: list[subprocess.Popen] = []
+        self._internal_http_port = free_ports(1)[0] if settings.http_guard and not launcher else None
+
+    # -- what runs ------------------------------------------------------------------------------
+
+    def commands(self) -> list[list[str]]:
+        """The argv of each child, in start order (tritonserver or the launcher first)."""
+        if self.launcher:
+            return [self._launcher_command()]
+        directory = self.backend_directory or embedded.default_backend_directory()
+        commands = [embedded.embedded_command(self.settings, directory, self._internal_http_port)]
+        if self._internal_http_port is not None:
+            commands.append(embedded.guard_command(self.settings, self._internal_http_port))
+        return commands
+
+    def _launcher_command(self) -> list[str]:
+        s = self.settings
+        argv = [sys.executable, "-m", "tritonkit.server", "--host", s.host, "--http-port", str(s.http_port),
+                "--grpc-port", str(s.grpc_port), "--metrics-port", str(s.metrics_port),
+                "--model-control", s.model_control, "--log-verbose", str(s.log_verbose)]
+        if not s.http_guard:
+            argv.append("--no-http-guard")
+        for repository in s.repositories:
+            argv += ["--model-repository", str(repository)]
+        return argv
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    def start(self) -> TritonServer:
+        """Starts the children without waiting for readiness.
+
+        Raises:
+            NotExported: a repository has a model without any version folder (embedded mode).
+            EmbeddedServerError: the embedded binary or its Python stub is missing.
+        """
+        if self.processes:
+            raise RuntimeError("this TritonServer was already started; create another one")
+        if not self.launcher:
+            missing = missing_versions(self.settings.repositories)
+            if missing:
+                raise NotExported("not exported yet: " + ", ".join(missing) + "\nfix: run `make export`")
+            embedded.prepare_backends(self.backend_directory)
+        output = self.log_path.open("ab") if self.log_path is not None else None
+        try:
+            environment = self._environment()
+            for argv in self.commands():
+                self.processes.append(self._spawn(argv, environment, output))
+        finally:
+            if output is not None:
+                output.close()  # the children hold their own copies
+        return self
+
+    def _environment(self) -> dict[str, str]:
+        base = {**os.environ, "TRITON_ADMIN_KEY": self.settings.admin_key, **self.env}
+        base.pop("HOST", None)  # the launcher gets --host; a stray HOST must not override the settings
+        return base if self.launcher else embedded.server_environment(base)
+
+    def _spawn(self, argv: list[str], env: dict[str, str], output) -> subprocess.Popen:
+        cpus = self.cpus
+
+        def before_exec() -> None:  # runs in the child
+            _stop_with_parent()
+            if cpus:
+                os.sched_setaffinity(0, cpus)
+
+        return subprocess.Popen(argv, env=env, cwd=self._cwd(), stdout=output,
+                                stderr=subprocess.STDOUT if output is not None else None,
+                                start_new_session=True, preexec_fn=before_exec)
+
+    @staticmethod
+    def _cwd() -> str | None:
+        from tritonkit import paths  # noqa: PLC0415 - only to start in the project, when there is one
+
+        try:
+            return str(paths.root())
+        except paths.ProjectNotFound:
+            return None
+
+    def wait_until_ready(self, timeout_s: float = READY_TIMEOUT_S) -> float:
+        """Polls readiness until ``timeout_s``; returns the seconds waited.
+
+        Raises:
+            ServerNotReady: the deadline passed or a child exited first (the message ends with the log tail).
+        """
+        try:
+            return wait_until_ready(self.settings.http_url, timeout_s, alive=self.alive)
+        except ServerNotReady as exc:
+            raise ServerNotReady(f"{exc}{self._log_tail()}") from None
+
+    def alive(self) -> bool:
+        """True while every child runs."""
+        return bool(self.processes) and all(process.poll() is None for process in self.processes)
+
+    @property
+    def pid(self) -> int:
+        """The pid of tritonserver (embedded) or of the launcher."""
+        return self.processes[0].pid
+
+    def wait(self) -> int:
+        """Blocks until one child exits, stops the others, and returns tritonserver's (or the launcher's) code.
+
+        When the guard exits first, tritonserver is stopped too and the guard's code (or 1) is returned.
+        """
+        while self.alive():
+            time.sleep(0.5)
+        exited = next(process for process in self.processes if process.poll() is not None)
+        code = self.stop()
+        if exited is self.processes[0]:
+            return code
+        print(f"error: the HTTP guard exited ({exited.returncode}); tritonserver was stopped too", file=sys.stderr)
+        return exited.returncode or 1
+
+    def stop(self, timeout_s: float = STOP_GRACE_S) -> int:
+        """Stops the children, last started first, and returns the first one's exit code.
+
+        The guard goes first: it finishes its in-flight requests and closes its pooled connections, which
+        tritonserver would otherwise wait on. Each child gets SIGINT and ``timeout_s``, then SIGKILL.
+        """
+        codes = []
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+            try:
+                codes.append(process.wait(timeout_s))
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                process.kill()
+                codes.append(process.wait())
+        return codes[-1] if codes else 0
+
+    def __enter__(self) -> TritonServer:
+        self.start()
+        try:
+            self.wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.stop()
+
+    # -- the log --------------------------------------------------------------------------------
+
+    def log(self) -> str:
+        """Everything the children wrote so far (empty when they write to the terminal)."""
+        if self.log_path is None or not self.log_path.is_file():
+            return ""
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, timeout_s: float) -> None:
+        """Waits until ``text`` appears in the log; raises ServerNotReady on the deadline or an exit."""
+        deadline = time.monotonic() + timeout_s
+        while text not in self.log():
+            if time.monotonic() > deadline or not self.alive():
+                raise ServerNotReady(f"the server never printed {text!r}{self._log_tail()}")
+            time.sleep(0.1)
+
+    def _log_tail(self) -> str:
+        log = self.log()
+        return f"\n----- {self.log_path} (tail) -----\n{log[-LOG_TAIL_CHARS:]}" if log else ""
+
+
+def missing_versions(repositories) -> list[str]:
+    """Models whose folder has a config.pbtxt but no numeric version folder yet (not exported)."""
+    missing = []
+    for repository in repositories:
+        for config in sorted(Path(repository).glob("*/config.pbtxt")):
+            model = config.parent
+            if not any(child.is_dir() and child.name.isdigit() for child in model.iterdir()):
+                missing.append(f"{model.name} ({model})")
+    return missing
+
+
+def _stop_with_parent() -> None:
+    """In the child before exec: SIGTERM when the owning thread dies, SIGKILL included (Linux only)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not glibc/Linux: the owner's stop() is the only guarantee there
+        pass

@@ -1,0 +1,130 @@
+"""Triton Python-backend steps. Each ``ensembles/<step>/1/model.py`` is ``from ... import X as TritonPythonModel``.
+
+``BatchStep`` owns the protocol: it reads every request of the batch, lets the subclass process the good
+ones together, splits the results back per request, and answers a bad request with its own INVALID_ARG
+error while the others succeed. Unexpected failures become INTERNAL errors for the requests concerned;
+``execute`` never raises, so the stub stays healthy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from tritonkit import catalog
+from tritonkit.steps import RequestError, imaging, labels, texts
+
+
+class BatchStep:
+    """Base of every step: subclasses implement ``setup``, ``read`` and ``process``."""
+
+    def initialize(self, args):
+        self.config = json.loads(args["model_config"])
+        self.model_dir = Path(args["model_repository"])
+        self.version_dir = self.model_dir / args["model_version"]
+        self.parameters = {key: value["string_value"] for key, value in self.config.get("parameters", {}).items()}
+        self.setup()
+
+    def setup(self) -> None:
+        """Loads what the step needs (tokenizer, labels); runs once per instance."""
+
+    def read(self, request):
+        """One request -> the step's item; raises RequestError for bad input."""
+        raise NotImplementedError
+
+    def process(self, items: list) -> list[dict[str, np.ndarray]]:
+        """All good items of the batch at once -> output tensors per item, in order."""
+        raise NotImplementedError
+
+    def execute(self, requests):
+        responses = [None] * len(requests)
+        good = []
+        for index, request in enumerate(requests):
+            try:
+                good.append((index, self.read(request)))
+            except RequestError as exc:
+                responses[index] = _error(str(exc), pb_utils.TritonError.INVALID_ARG)
+            except Exception as exc:  # noqa: BLE001 - a bug must not kill the stub
+                responses[index] = _error(f"{type(self).__name__} failed: {exc}", pb_utils.TritonError.INTERNAL)
+        if good:
+            self._answer(good, responses)
+        return responses
+
+    def _answer(self, good, responses) -> None:
+        try:
+            results = self.process([item for _, item in good])
+        except Exception as exc:  # noqa: BLE001
+            for index, _ in good:
+                responses[index] = _error(f"{type(self).__name__} failed: {exc}", pb_utils.TritonError.INTERNAL)
+            return
+        for (index, _), outputs in zip(good, results):
+            tensors = [pb_utils.Tensor(name, array) for name, array in outputs.items()]
+            responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
+
+    @staticmethod
+    def rows(request, name: str) -> np.ndarray:
+        """The request's input ``name`` as a [rows, ...] array (Triton already checked its dtype and shape)."""
+        tensor = pb_utils.get_input_tensor_by_name(request, name)
+        if tensor is None:
+            raise RequestError(f"input {name!r} is missing")
+        return tensor.as_numpy()
+
+
+class TokenizerStep(BatchStep):
+    """TEXT BYTES [1] -> input_ids, attention_mask INT64 [bucket] with the tokenizer.json beside this model.
+
+    Parameters: ``max_tokens`` (truncation, default ``catalog.MAX_TOKENS``). Each request is padded to the smallest
+    length bucket of ``catalog.LENGTH_BUCKETS`` that holds its longest row, so the model step batches similar lengths.
+    """
+
+    def setup(self):
+        max_tokens = int(self.parameters.get("max_tokens", catalog.MAX_TOKENS))
+        self.buckets = tuple(bucket for bucket in texts.LENGTH_BUCKETS if bucket < max_tokens) + (max_tokens,)
+        self.tokenizer = texts.load_tokenizer(self.version_dir / "tokenizer.json", max_tokens)
+
+    def read(self, request):
+        return [texts.decode_text(raw, row) for row, raw in enumerate(self.rows(request, "TEXT").reshape(-1))]
+
+    def process(self, items):
+        flat = [text for item in items for text in item]
+        ids = [encoding.ids for encoding in self.tokenizer.encode_batch(flat)]
+        results, start = [], 0
+        for item in items:
+            results.append(texts.pad_to_bucket(ids[start : start + len(item)], self.buckets))
+            start += len(item)
+        return results
+
+
+class DigitImageStep(BatchStep):
+    """IMAGE BYTES [1] (PNG, JPEG, BMP, WebP...) -> pixel_values FP32 [1, 8, 8] as the digit model was trained."""
+
+    def read(self, request):
+        images = [imaging.open_image(raw, row) for row, raw in enumerate(self.rows(request, "IMAGE").reshape(-1))]
+        return np.stack([imaging.digit_pixels(image) for image in images])
+
+    def process(self, items):
+        return [{"pixel_values": pixels} for pixels in items]
+
+
+class ClassifierPostprocess(BatchStep):
+    """logits FP32 [classes] -> LABEL BYTES [1] and PROBABILITIES FP32 [classes], labels from labels.txt here."""
+
+    def setup(self):
+        self.labels = labels.read_labels(self.model_dir / "labels.txt")
+
+    def read(self, request):
+        return self.rows(request, "logits")
+
+    def process(self, items):
+        results = []
+        for logits in items:
+            probabilities = labels.softmax(logits.astype(np.float32))
+            results.append({"LABEL": labels.top_labels(probabilities, self.labels), "PROBABILITIES": probabilities})
+        return results
+
+
+def _error(message: str, code):
+    return pb_utils.InferenceResponse(error=pb_utils.TritonError(message, code))
