@@ -94,3 +94,14 @@ def runtime() -> Path:
 def gpu_repository() -> Path:
     """``gpu_repository/``: TensorRT engines built on GPU hosts (git-ignored)."""
     return root() / "gpu_repository"
+
+
+def run_cli(main) -> int:
+    """Runs a tool's ``main()``; a missing project ends it with the fix on stderr and exit code 2, not a traceback."""
+    import sys
+
+    try:
+        return main()
+    except ProjectNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

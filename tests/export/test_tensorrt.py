@@ -6,10 +6,10 @@ import sys
 import onnx
 import pytest
 
+from tritonkit import paths
 from tritonkit.export import onnx2trt
 from tritonkit.export.config import parse_pbtxt, to_pbtxt
 from tritonkit.export.registry import MODELS
-from tritonkit import paths
 
 
 @pytest.mark.skipif(not onnx2trt.missing_requirements(), reason="this host can build engines")

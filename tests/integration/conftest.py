@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tritonkit import paths
 from tritonkit.client.health import ServerNotReady
 from tritonkit.export.__main__ import main as export_main
 from tritonkit.server.ports import free_ports
 from tritonkit.server.process import TritonServer
 from tritonkit.server.settings import ADMIN_HEADER, GRPC_ADMIN_HEADER, ServerSettings
-from tritonkit import paths
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 ADMIN_KEY = "integration-tests-admin-key"
@@ -37,7 +37,7 @@ def launch(log_path: Path, repositories: list[Path], ports: list[int] | None = N
 
 def write_lookup_model(path: Path) -> None:
     """VALUE = table[INDEX]; RUN_BATCH = the batch size of the session.run that computed the row."""
-    from onnx import TensorProto, helper, save  # noqa: PLC0415
+    from onnx import TensorProto, helper, save
 
     table = helper.make_tensor("table", TensorProto.FLOAT, [len(LOOKUP_TABLE)], LOOKUP_TABLE.tolist())
     first = helper.make_tensor("first", TensorProto.INT64, [1], [0])
@@ -103,7 +103,7 @@ def grpc_admin_headers() -> dict[str, str]:
 
 
 def _numpy_to_triton(array: np.ndarray) -> str:
-    from tritonclient.utils import np_to_triton_dtype  # noqa: PLC0415
+    from tritonclient.utils import np_to_triton_dtype
 
     return np_to_triton_dtype(array.dtype)
 
@@ -112,11 +112,11 @@ def infer_over(settings: ServerSettings, protocol: str, model: str, inputs: dict
                outputs: list[str], version: int | None = None) -> dict[str, np.ndarray]:
     """One inference with tritonclient over ``protocol`` (binary tensors on HTTP)."""
     if protocol == "http":
-        import tritonclient.http as module  # noqa: PLC0415
+        import tritonclient.http as module
 
         client = module.InferenceServerClient(settings.http_url.removeprefix("http://"))
     else:
-        import tritonclient.grpc as module  # noqa: PLC0415
+        import tritonclient.grpc as module
 
         client = module.InferenceServerClient(settings.grpc_url)
     try:

@@ -5,10 +5,10 @@ import json
 
 import numpy as np
 import pytest
+from conftest import infer_over
 
 from tritonkit.bench import baseline, inputs, loadgen, report
 from tritonkit.bench.__main__ import int8_repository, unbatched_repositories
-from conftest import infer_over
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import pytest
 from conftest import infer_over
 from PIL import Image
 
-from tritonkit.export import lstm, text, vision
 from tritonkit import paths
+from tritonkit.export import lstm, text, vision
 from tritonkit.steps import imaging
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def sentence_transformer():
-    from sentence_transformers import SentenceTransformer  # noqa: PLC0415
+    from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(text.minilm_path()), device="cpu", local_files_only=True)
 
@@ -105,7 +105,7 @@ def test_digit_classifier_reads_held_out_digits(server):
 
 
 def test_classification_extension_works_through_the_ensemble(server):
-    import tritonclient.http as httpclient  # noqa: PLC0415
+    import tritonclient.http as httpclient
 
     client = httpclient.InferenceServerClient(server.settings.http_url.removeprefix("http://"))
     try:

@@ -8,9 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from tritonclient.utils import InferenceServerException
-
 from conftest import LOOKUP_TABLE, infer_over
+from tritonclient.utils import InferenceServerException
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +75,7 @@ def test_guard_passes_other_answers_through_unchanged(server):
 
 
 def test_compressed_requests_and_answers_pass_the_guard_intact(server):
-    import tritonclient.http as httpclient  # noqa: PLC0415
+    import tritonclient.http as httpclient
 
     client = httpclient.InferenceServerClient(server.settings.http_url.removeprefix("http://"))
     try:
@@ -124,7 +123,7 @@ def test_one_bad_request_in_a_dynamic_batch_fails_alone(server, protocol):
         results = list(pool.map(lambda i: _lookup(server, protocol, i), indices))
     after = _statistics(server)
 
-    for index, (status, value, _) in zip(indices, results):
+    for index, (status, value, _) in zip(indices, results, strict=False):
         if index == 42:
             assert status in ("400", "StatusCode.INVALID_ARGUMENT"), value
             assert "indices element out of data bounds" in value

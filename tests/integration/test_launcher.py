@@ -9,11 +9,11 @@ import urllib.error
 import urllib.request
 
 import pytest
-
-from tritonkit.client.health import ServerNotReady, wait_until_ready
 from conftest import ASSETS, launch, write_lookup_model
-from tritonkit.server.settings import ADMIN_HEADER
+
 from tritonkit import paths
+from tritonkit.client.health import ServerNotReady
+from tritonkit.server.settings import ADMIN_HEADER
 
 pytestmark = pytest.mark.integration
 

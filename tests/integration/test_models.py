@@ -46,7 +46,7 @@ def test_cancer_classifier_matches_pytorch_on_held_out_rows(infer, cancer):
 
 
 def test_server_is_triton_2_51(server):
-    import tritonclient.http as httpclient  # noqa: PLC0415
+    import tritonclient.http as httpclient
 
     client = httpclient.InferenceServerClient(server.settings.http_url.removeprefix("http://"))
     try:

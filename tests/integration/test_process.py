@@ -129,7 +129,6 @@ def test_owner_raises_with_the_log_tail_when_a_model_fails_to_load(tmp_path, tes
     settings = ServerSettings(admin_key=ADMIN_KEY, http_port=http, grpc_port=grpc, metrics_port=metrics,
                               repositories=(broken,))
     server = TritonServer(settings, log_path=tmp_path / "server.log")
-    with pytest.raises(Exception, match="exited before it was ready(?s:.*)failed to load all models"):
-        with server:
-            pass
+    with pytest.raises(Exception, match="exited before it was ready(?s:.*)failed to load all models"), server:
+        pass
     assert not server.alive()

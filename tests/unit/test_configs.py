@@ -1,19 +1,17 @@
 """Every committed config.pbtxt is read the way Triton reads it (its ModelConfig protobuf), and the steps' and
 ensembles' configs are what the generator makes from registry.py and the committed model configs."""
 
-from pathlib import Path
-
 import shutil
+from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
 
-from tritonkit import catalog
+from tritonkit import catalog, paths
 from tritonkit.export import ensembles
 from tritonkit.export.config import parse_pbtxt
 from tritonkit.export.generate import generated_files, sync
 from tritonkit.export.registry import ENSEMBLES, MODELS, STEPS
-from tritonkit import paths
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 MODELS_ROOT = paths.model_repository()

@@ -5,12 +5,13 @@ import shlex
 import shutil
 import subprocess
 import sys
+
 import tomllib
 
+from tritonkit import paths
 from tritonkit.server import docker
 from tritonkit.server.embedded import default_backend_directory, embedded_command
 from tritonkit.server.settings import ServerSettings
-from tritonkit import paths
 
 SETTINGS = ServerSettings(admin_key="b" * 24, http_port=9100, grpc_port=9101, metrics_port=9102)
 HOST_ONLY_FLAGS = ("--backend-directory", "--http-address", "--grpc-address", "--metrics-address", "--model-repository")
@@ -108,6 +109,6 @@ def test_steps_import_nothing_of_tritonkit_beyond_what_the_image_copies(tmp_path
 
 def _site() -> list[str]:
     """site-packages of this environment (numpy, pillow, tokenizers), without the editable tritonkit."""
-    import site  # noqa: PLC0415 - only this helper needs it
+    import site
 
     return site.getsitepackages()

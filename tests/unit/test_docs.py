@@ -30,3 +30,24 @@ def test_readme_target_table_lists_every_make_target():
 def test_makefile_help_is_the_default_goal():
     done = subprocess.run(["make", "--no-print-directory"], capture_output=True, text=True, cwd=paths.root(), timeout=30)
     assert "serve" in done.stdout and "test" in done.stdout
+
+
+def test_readme_layout_names_only_paths_that_exist():
+    layout = README.split("## Layout", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    parents = {0: paths.root()}  # indent -> the folder its entries are in
+    for line in layout.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if not line.strip() or indent >= 8:
+            continue  # a continued description
+        name = line.split()[0]
+        path = parents[indent] / name
+        assert path.exists(), f"README's Layout names {name}, which is not at {path}"
+        parents[indent + 2] = path
+
+
+def test_readme_layout_lists_every_subpackage():
+    layout = README.split("## Layout", 1)[1].split("```", 2)[1]
+    package = paths.root() / "src" / "tritonkit"
+    for child in package.iterdir():
+        if child.is_dir() and (child / "__init__.py").is_file():
+            assert f"  {child.name}/" in layout, f"README's Layout lacks src/tritonkit/{child.name}/"

@@ -4,17 +4,14 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from tritonkit import paths
 from tritonkit.export import GraphError, ParityError
 from tritonkit.export.config import ServingOptions
 from tritonkit.export.graph import check_graph, tensor_specs
-from tritonkit.export.pipeline import export_model, fingerprint, up_to_date
-from tritonkit.export.registry import MODELS
 from tritonkit.export.verify import check_parity
-from tritonkit import paths
 
 
 def _identity_graph(input_name="FEATURES", output_name="PREDICTION", batch="batch"):

@@ -1,6 +1,8 @@
 """The repository layout every later capability plugs into, present in a clean clone."""
 
+import re
 import subprocess
+import tomllib
 
 from tritonkit import paths
 
@@ -13,3 +15,35 @@ def test_both_model_repositories_are_tracked_by_git():
         return
     for repository in paths.repositories():
         assert any(line.startswith(f"{repository.name}/") for line in tracked.splitlines()), repository
+
+
+# Files that spawn a process naming a server entry point, and why each may: anything else must use TritonServer.
+SPAWNERS = {
+    "src/tritonkit/server/process.py": "TritonServer itself",
+    "tests/integration/test_launcher.py": "`--help`, and a start the launcher refuses before any server runs",
+    "tests/unit/test_docker.py": "`--docker --dry-run` only prints commands",
+}
+SPAWN = re.compile(r"\bPopen\(|subprocess\.(?:run|call|check_call|check_output)\(|os\.(?:exec|spawn)\w*\(")
+SERVER = re.compile(r'embedded_command\(|guard_command\(|"tritonkit\.server(?:\.guard)?"|bin/tritonserver')
+
+
+def test_only_the_process_owner_spawns_tritonserver():
+    found = set()
+    for folder in ("src", "tests"):
+        for path in (paths.root() / folder).rglob("*.py"):
+            if path.samefile(__file__):
+                continue  # this test names the patterns it looks for
+            text = path.read_text()
+            if SPAWN.search(text) and SERVER.search(text):
+                found.add(path.relative_to(paths.root()).as_posix())
+    assert found == set(SPAWNERS), (
+        "start tritonserver through tritonkit.server.process.TritonServer (it stops it gracefully, then "
+        f"forcibly, and nothing outlives it); unexpected: {sorted(found - set(SPAWNERS))}")
+
+
+def test_installing_the_project_adds_only_the_tritonkit_package():
+    pyproject = tomllib.loads((paths.root() / "pyproject.toml").read_text())
+    find = pyproject["tool"]["setuptools"]["packages"]["find"]
+    assert find == {"where": ["src"], "include": ["tritonkit*"]}
+    top_level = {path.name for path in (paths.root() / "src").iterdir() if not path.name.endswith(".egg-info")}
+    assert top_level == {"tritonkit"}

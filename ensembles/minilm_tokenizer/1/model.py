@@ -1,2 +1,2 @@
 # MiniLM word pieces ([CLS] ... [SEP]) from the tokenizer.json that `make export` writes beside this file.
-from tritonkit.steps.steps import TokenizerStep as TritonPythonModel  # noqa: F401
+from tritonkit.steps.steps import TokenizerStep as TritonPythonModel

@@ -1,2 +1,2 @@
 # Softmax and label for the two sentiment classes in labels.txt beside config.pbtxt.
-from tritonkit.steps.steps import ClassifierPostprocess as TritonPythonModel  # noqa: F401
+from tritonkit.steps.steps import ClassifierPostprocess as TritonPythonModel

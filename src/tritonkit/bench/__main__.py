@@ -29,15 +29,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tritonkit import paths
 from tritonkit.bench import cpu, inputs, loadgen, report
+from tritonkit.client import metrics
 from tritonkit.export.generate import committed_configs, ensemble_text
 from tritonkit.export.pipeline import RECORD_NAME, pytorch_weights_path
 from tritonkit.export.registry import ENSEMBLES
-from tritonkit.client import metrics
 from tritonkit.server.ports import free_ports
 from tritonkit.server.process import TritonServer
-from tritonkit import paths
-from tritonkit.server.settings import ADMIN_HEADER, ServerSettings
+from tritonkit.server.settings import ServerSettings
 
 ADMIN_KEY = "bench-admin-key-not-secret"
 SERVER_READY_TIMEOUT_S = 300  # two servers and two baselines load at once on the server CPUs
@@ -122,8 +122,8 @@ def int8_repository(root: Path) -> Path:
 
 def unbatched_repositories(root: Path) -> list[Path]:
     """The text pipeline with ``dynamic_batching`` removed from every config (version folders linked)."""
-    from google.protobuf import text_format  # noqa: PLC0415
-    from tritonclient.grpc import model_config_pb2  # noqa: PLC0415
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
 
     repositories = []
     for source in paths.repositories():
@@ -233,9 +233,9 @@ async def agreement(servers: dict, baselines: dict) -> dict:
     """Labels and probabilities of the baseline against Triton on the same inputs: the same model is served."""
     checks = {}
     samples = {"short": list(inputs.short_texts()[:48]), "long": list(inputs.long_texts()[:16])}
-    import aiohttp  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
-    import tritonclient.grpc.aio as grpcclient  # noqa: PLC0415
+    import aiohttp
+    import numpy as np
+    import tritonclient.grpc.aio as grpcclient
 
     client = grpcclient.InferenceServerClient(servers["main"]["grpc"])
     async with aiohttp.ClientSession() as session:
@@ -366,4 +366,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(paths.run_cli(main))

@@ -15,8 +15,8 @@ import argparse
 import os
 import sys
 
-from tritonkit.export.pipeline import pytorch_weights_path
 from tritonkit import paths
+from tritonkit.export.pipeline import pytorch_weights_path
 from tritonkit.server.settings import LOOPBACK
 
 MODELS = {"sentiment": "minilm_sentiment", "digits": "digit_resnet"}
@@ -24,7 +24,7 @@ MODELS = {"sentiment": "minilm_sentiment", "digits": "digit_resnet"}
 
 def weights(model: str):
     """The exported state dict, or SystemExit naming the fix."""
-    import torch  # noqa: PLC0415
+    import torch
 
     path = pytorch_weights_path(paths.model_repository(), MODELS[model])
     if not path.is_file():
@@ -33,11 +33,11 @@ def weights(model: str):
 
 
 def sentiment_app():
-    import torch  # noqa: PLC0415
-    from flask import Flask, jsonify, request  # noqa: PLC0415
-    from transformers import AutoTokenizer  # noqa: PLC0415
+    import torch
+    from flask import Flask, jsonify, request
+    from transformers import AutoTokenizer
 
-    from tritonkit.export import text  # noqa: PLC0415
+    from tritonkit.export import text
 
     tokenizer = AutoTokenizer.from_pretrained(str(text.minilm_path()), local_files_only=True)
     model = text._sentiment_classifier_class()(text.load_encoder())
@@ -61,13 +61,13 @@ def sentiment_app():
 
 
 def digits_app():
-    import numpy as np  # noqa: PLC0415
-    import torch  # noqa: PLC0415
-    from flask import Flask, jsonify, request  # noqa: PLC0415
+    import numpy as np
+    import torch
+    from flask import Flask, jsonify, request
 
-    from tritonkit.export import vision  # noqa: PLC0415
-    from tritonkit.steps import RequestError  # noqa: PLC0415
-    from tritonkit.steps.imaging import digit_pixels, open_image  # noqa: PLC0415
+    from tritonkit.export import vision
+    from tritonkit.steps import RequestError
+    from tritonkit.steps.imaging import digit_pixels, open_image
 
     model = vision.digit_resnet()
     model.load_state_dict(weights("digits"))
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--host", default=LOOPBACK)
     args = parser.parse_args(argv)
-    import torch  # noqa: PLC0415
+    import torch
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))  # the cores it may run on (taskset), not the machine's
     app = APPS[args.model]()

@@ -17,14 +17,14 @@ import time
 
 import numpy as np
 
-from tritonkit.bench import inputs
 from tritonkit import catalog, paths
+from tritonkit.bench import inputs
 
 BATCHES = (1, 2, 4, 8, 16, 32)
 
 
 def _session(model: str, version: int):
-    import onnxruntime as ort  # noqa: PLC0415
+    import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = len(os.sched_getaffinity(0))
@@ -35,7 +35,7 @@ def _session(model: str, version: int):
 
 def text_feeds(texts: tuple[str, ...], batch: int) -> list[dict[str, np.ndarray]]:
     """Batches of ``batch`` texts, each padded to its length bucket as the tokenizer step pads them."""
-    from tritonkit.steps import texts as steps  # noqa: PLC0415
+    from tritonkit.steps import texts as steps
 
     tokenizer = steps.load_tokenizer(paths.ensembles() / "minilm_tokenizer" / "1" / "tokenizer.json", catalog.MAX_TOKENS)
     rows = [encoding.ids for encoding in tokenizer.encode_batch(list(texts))]
@@ -43,7 +43,7 @@ def text_feeds(texts: tuple[str, ...], batch: int) -> list[dict[str, np.ndarray]
 
 
 def digit_feeds(batch: int) -> list[dict[str, np.ndarray]]:
-    from tritonkit.steps.imaging import digit_pixels, open_image  # noqa: PLC0415
+    from tritonkit.steps.imaging import digit_pixels, open_image
 
     pixels = np.stack([digit_pixels(open_image(png, 0)) for png in inputs.digit_pngs()])
     return [{"pixel_values": pixels[start : start + batch]} for start in range(0, len(pixels) - batch + 1, batch)]

@@ -46,8 +46,8 @@ TEXT_SETS = {"short": short_texts, "long": long_texts}
 @functools.lru_cache(maxsize=1)
 def digit_pngs() -> tuple[bytes, ...]:
     """Held-out load_digits images (rows from catalog.DIGITS_TRAIN_IMAGES on, never trained on) drawn dark on light as 64x64 PNG."""
-    from PIL import Image  # noqa: PLC0415
-    from sklearn.datasets import load_digits  # noqa: PLC0415
+    from PIL import Image
+    from sklearn.datasets import load_digits
 
     pngs = []
     for image in load_digits().images[catalog.DIGITS_TRAIN_IMAGES : catalog.DIGITS_TRAIN_IMAGES + POOL]:

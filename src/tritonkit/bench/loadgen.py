@@ -60,9 +60,9 @@ class TritonTarget(Target):
 
     async def open(self) -> None:
         if self.protocol == "grpc":
-            import tritonclient.grpc.aio as module  # noqa: PLC0415
+            import tritonclient.grpc.aio as module
         else:
-            import tritonclient.http.aio as module  # noqa: PLC0415
+            import tritonclient.http.aio as module
         self.module = module
         self.client = module.InferenceServerClient(self.url, conn_limit=256) if self.protocol == "http" \
             else module.InferenceServerClient(self.url)
@@ -93,7 +93,7 @@ class FlaskTarget(Target):
         self.session = None
 
     async def open(self) -> None:
-        import aiohttp  # noqa: PLC0415
+        import aiohttp
 
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
 
@@ -131,7 +131,7 @@ async def closed_loop(target: Target, concurrency: int, requests: int, max_secon
             begin = time.perf_counter()
             try:
                 await target.call(index)
-            except Exception as exc:  # noqa: BLE001 - every failure is counted and the first one reported
+            except Exception as exc:
                 errors[0] += 1
                 if not first_error:
                     first_error.append(f"{type(exc).__name__}: {exc}"[:300])

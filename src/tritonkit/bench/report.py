@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from tritonkit import paths
-from tritonkit.client import metrics
 from tritonkit.bench.loadgen import P99_MIN_REQUESTS
+from tritonkit.client import metrics
 
 BASELINE = "baseline Flask+PyTorch"
 OURS = "Triton gRPC"
@@ -20,7 +20,7 @@ STEPS = ("minilm_tokenizer", "minilm_sentiment", "sentiment_postprocess")
 
 
 def machine() -> str:
-    import os  # noqa: PLC0415
+    import os
 
     cpu = "unknown CPU"
     try:
@@ -303,16 +303,16 @@ def _agreement(results: dict) -> list[str]:
 
 def plot(results: dict, path: Path) -> None:
     """Throughput against p95, one line per system (points in concurrency order), a panel per workload."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     table = table_of(results)
     workloads = [workload for workload in WORKLOADS if any(key[1] == workload for key in table)]
     figure, axes = plt.subplots(1, len(workloads), figsize=(6 * len(workloads), 4.8), squeeze=False)
     best = ceilings(results)
-    for axis, workload in zip(axes[0], workloads):
+    for axis, workload in zip(axes[0], workloads, strict=False):
         systems = list(dict.fromkeys(key[0] for key in table if key[1] == workload))
         for system in systems:
             rows = sorted((key[2], value) for key, value in table.items() if key[:2] == (system, workload))
@@ -344,8 +344,8 @@ def plot(results: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m tritonkit.bench.report [results.json]``: re-render README.md and the plot beside a saved run."""
-    import json  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import json
+    import sys
 
     args = sys.argv[1:] if argv is None else argv
     path = Path(args[0]) if args else paths.bench_results() / "results.json"
@@ -357,4 +357,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(paths.run_cli(main))

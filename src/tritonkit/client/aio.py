@@ -29,11 +29,11 @@ class AsyncClient:
         self.retries = retries
         self._closed = False
         if protocol == "http":
-            import tritonclient.http.aio as module  # noqa: PLC0415
+            import tritonclient.http.aio as module
 
             self._client = module.InferenceServerClient(self.url, conn_timeout=timeout_s)
         else:
-            import tritonclient.grpc.aio as module  # noqa: PLC0415
+            import tritonclient.grpc.aio as module
 
             self._client = module.InferenceServerClient(self.url)  # 2 GB message cap by default, see client.py
         self._module = module

@@ -50,12 +50,12 @@ class Client:
         self._batch_limits: dict[str, int] = {}
         self._closed = False
         if protocol == "http":
-            import tritonclient.http as module  # noqa: PLC0415
+            import tritonclient.http as module
 
             self._client = module.InferenceServerClient(self.url, connection_timeout=timeout_s,
                                                         network_timeout=timeout_s)
         else:
-            import tritonclient.grpc as module  # noqa: PLC0415
+            import tritonclient.grpc as module
 
             # No channel_args: tritonclient's defaults lift gRPC's 4 MB message cap to 2 GB (Triton's own
             # limit) and keep its keepalive settings; passing any channel_args would drop both.
@@ -98,7 +98,7 @@ class Client:
 
     def _json(self, value):
         if self.protocol == "grpc":
-            from google.protobuf import json_format  # noqa: PLC0415
+            from google.protobuf import json_format
 
             return json_format.MessageToDict(value, preserving_proto_field_name=True)
         return value
@@ -187,7 +187,7 @@ class Client:
         Worth it for large tensors: the request carries only the region's name. Needs the admin key
         (the shared-memory API is restricted) and a server on this machine.
         """
-        from tritonclient.utils import shared_memory as shm  # noqa: PLC0415
+        from tritonclient.utils import shared_memory as shm
 
         name = f"tritonkit-{uuid.uuid4().hex[:12]}"
         size = sum(_nbytes(array) for array in inputs.values())
@@ -243,14 +243,14 @@ def _version(version: int | None) -> str:
 
 
 def _triton_dtype(array: np.ndarray) -> str:
-    from tritonclient.utils import np_to_triton_dtype  # noqa: PLC0415
+    from tritonclient.utils import np_to_triton_dtype
 
     return "BYTES" if array.dtype == np.object_ else np_to_triton_dtype(array.dtype)
 
 
 def _nbytes(array: np.ndarray) -> int:
     if array.dtype == np.object_:
-        from tritonclient.utils import serialized_byte_size, serialize_byte_tensor  # noqa: PLC0415
+        from tritonclient.utils import serialized_byte_size, serialize_byte_tensor
 
         return serialized_byte_size(serialize_byte_tensor(array))
     return array.nbytes

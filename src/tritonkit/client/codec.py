@@ -38,7 +38,7 @@ def image_bytes(image) -> bytes:
     if isinstance(image, (str, Path)):
         return Path(image).read_bytes()
     if hasattr(image, "save"):  # PIL.Image, without importing Pillow for the other cases
-        import io  # noqa: PLC0415
+        import io
 
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")

@@ -61,7 +61,7 @@ class ClientClosed(ClientError):
 
 def translate(exc: BaseException) -> ClientError:
     """Maps a tritonclient or network exception to the client's own tree (callers ``raise ... from exc``)."""
-    from tritonclient.utils import InferenceServerException  # noqa: PLC0415
+    from tritonclient.utils import InferenceServerException
 
     if isinstance(exc, ClientError):
         return exc

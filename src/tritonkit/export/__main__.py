@@ -15,7 +15,6 @@ from tritonkit.export.pipeline import export_model, fingerprint, up_to_date
 from tritonkit.export.registry import MODELS
 
 
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tritonkit.export",
@@ -146,4 +145,4 @@ def export_engines(specs, repository: Path, gpu_repository: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(paths.run_cli(main))

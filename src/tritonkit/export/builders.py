@@ -41,7 +41,7 @@ def cancer() -> Built:
 
 def minilm_encoder() -> Built:
     """Parity is against sentence-transformers' own ``encode``, the behaviour users expect."""
-    from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - heavy, export-only
+    from sentence_transformers import SentenceTransformer
 
     texts = text.sentiment_data().test_texts
     hf2onnx.quiet_transformers()
@@ -104,7 +104,7 @@ def _minilm_assets() -> dict[str, bytes]:
 
 
 def _torch_to_onnx(module, examples: dict[str, np.ndarray], output_names: list[str], max_sequence=None):
-    import torch  # noqa: PLC0415
+    import torch
 
     tensors = tuple(torch.from_numpy(array) for array in examples.values())
     return torch2onnx.convert(
@@ -118,7 +118,7 @@ def _text_to_onnx(module, output_names: list[str]):
 
 
 def _run_torch(module, array: np.ndarray) -> np.ndarray:
-    import torch  # noqa: PLC0415
+    import torch
 
     with torch.no_grad():
         return module(torch.from_numpy(array)).numpy()

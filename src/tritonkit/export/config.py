@@ -56,8 +56,8 @@ def model_config(
         labels: class names; the output whose last dim has this size gets ``label_filename``.
         versions: version folders served; several are listed explicitly in ``version_policy``.
     """
-    from google.protobuf import json_format  # noqa: PLC0415 - export-only imports
-    from tritonclient.grpc import model_config_pb2  # noqa: PLC0415
+    from google.protobuf import json_format
+    from tritonclient.grpc import model_config_pb2
 
     batched = options.max_batch_size > 0
     inputs = tensor_specs(graph_inputs(onnx_model), batched=batched, model_name=name)
@@ -116,15 +116,15 @@ def _zero_warmup(inputs) -> dict:
 
 def to_pbtxt(config) -> str:
     """Text form of a ``ModelConfig``, with the generated-file header."""
-    from google.protobuf import text_format  # noqa: PLC0415
+    from google.protobuf import text_format
 
     return HEADER + text_format.MessageToString(config)
 
 
 def parse_pbtxt(text: str):
     """Parses ``config.pbtxt`` text into a ``ModelConfig`` (raises ``text_format.ParseError``)."""
-    from google.protobuf import text_format  # noqa: PLC0415
-    from tritonclient.grpc import model_config_pb2  # noqa: PLC0415
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
 
     return text_format.Parse(text, model_config_pb2.ModelConfig())
 

@@ -23,7 +23,7 @@ CANCER_TRAIN_ROWS = 469  # of 569; the last 100 rows are held out
 
 def diabetes() -> Split:
     """``load_diabetes()`` with its default scaled features; target is disease progression."""
-    from sklearn.datasets import load_diabetes  # noqa: PLC0415 - heavy import only for export
+    from sklearn.datasets import load_diabetes
 
     x, y = load_diabetes(return_X_y=True)
     return _split(x, y, DIABETES_TRAIN_ROWS)
@@ -31,7 +31,7 @@ def diabetes() -> Split:
 
 def breast_cancer() -> Split:
     """``load_breast_cancer()``; label 1 is benign in sklearn's coding."""
-    from sklearn.datasets import load_breast_cancer  # noqa: PLC0415
+    from sklearn.datasets import load_breast_cancer
 
     x, y = load_breast_cancer(return_X_y=True)
     return _split(x, y, CANCER_TRAIN_ROWS)

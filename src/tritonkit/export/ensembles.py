@@ -105,8 +105,8 @@ class EnsembleSpec:
 def step_configs(steps: tuple[StepSpec, ...], ensembles: tuple[EnsembleSpec, ...],
                  models: Mapping[str, object]) -> dict[str, object]:
     """``ModelConfig`` of every step, typed from ``models`` (the exported models' configs by name)."""
-    from google.protobuf import json_format  # noqa: PLC0415 - export-only imports
-    from tritonclient.grpc import model_config_pb2  # noqa: PLC0415
+    from google.protobuf import json_format
+    from tritonclient.grpc import model_config_pb2
 
     configs = {}
     for step in steps:
@@ -129,8 +129,8 @@ def step_configs(steps: tuple[StepSpec, ...], ensembles: tuple[EnsembleSpec, ...
 
 def ensemble_config(spec: EnsembleSpec, configs: Mapping[str, object]):
     """``ModelConfig`` of one ensemble from the configs of the models and steps it wires."""
-    from google.protobuf import json_format  # noqa: PLC0415
-    from tritonclient.grpc import model_config_pb2  # noqa: PLC0415
+    from google.protobuf import json_format
+    from tritonclient.grpc import model_config_pb2
 
     produced: dict[str, dict] = {}
     inputs: dict[str, dict] = {}
@@ -207,7 +207,7 @@ def _tensor(item: Tensor | Like, models: Mapping[str, object], step: str) -> dic
 
 
 def _typed(name: str, tensor) -> dict:
-    from tritonclient.grpc import model_config_pb2  # noqa: PLC0415
+    from tritonclient.grpc import model_config_pb2
 
     return {"name": name, "data_type": model_config_pb2.DataType.Name(tensor.data_type), "dims": list(tensor.dims)}
 

@@ -88,12 +88,12 @@ def ensemble_text(spec: ensembles.EnsembleSpec, configs: dict[str, object]) -> s
 
 
 def _text(summary: str, config) -> str:
-    from google.protobuf import text_format  # noqa: PLC0415 - export-only import
+    from google.protobuf import text_format
 
     return ensembles.header(summary) + text_format.MessageToString(config)
 
 
 def _load_graph(path: Path):
-    import onnx  # noqa: PLC0415 - export-only import
+    import onnx
 
     return onnx.load(str(path), load_external_data=False)  # the inputs and outputs are all the config needs

@@ -54,7 +54,7 @@ def check_graph(model, model_name: str):
     Raises:
         GraphError: naming the model, the problem and the fix.
     """
-    import onnx  # noqa: PLC0415 - heavy import only for export
+    import onnx
 
     try:
         onnx.checker.check_model(model, full_check=True)

@@ -18,7 +18,7 @@ INPUT_NAMES = ("input_ids", "attention_mask")
 
 def mean_pooled_encoder(bert):
     """Wraps a BERT-family model: input_ids, attention_mask [batch, sequence] -> unit vectors [batch, hidden]."""
-    import torch  # noqa: PLC0415 - heavy import only for export
+    import torch
 
     class MeanPooledEncoder(torch.nn.Module):
         def __init__(self):
@@ -38,7 +38,7 @@ def mean_pooled_encoder(bert):
 
 def load_sentence_encoder(model_dir: Path):
     """The pretrained model from local files only (nothing is downloaded), wrapped by ``mean_pooled_encoder``."""
-    from transformers import AutoModel  # noqa: PLC0415
+    from transformers import AutoModel
 
     quiet_transformers()
     return mean_pooled_encoder(AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval())
@@ -46,7 +46,7 @@ def load_sentence_encoder(model_dir: Path):
 
 def quiet_transformers() -> None:
     """No per-weight progress bars in `make export`'s per-model progress lines."""
-    from transformers.utils import logging  # noqa: PLC0415
+    from transformers.utils import logging
 
     logging.disable_progress_bar()
     logging.set_verbosity_error()
@@ -54,7 +54,7 @@ def quiet_transformers() -> None:
 
 def convert(module, examples: dict[str, np.ndarray], output_names: list[str], max_sequence: int):
     """Exports a (input_ids, attention_mask) module with dynamic ``batch`` and ``sequence`` axes."""
-    import torch  # noqa: PLC0415
+    import torch
 
     tensors = tuple(torch.from_numpy(examples[name]) for name in INPUT_NAMES)
     return torch2onnx.convert(

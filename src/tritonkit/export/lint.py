@@ -53,7 +53,7 @@ def load_models(repositories: list[Path], problems: list[Problem]) -> dict[str, 
         for path in sorted(Path(repository).glob("*/config.pbtxt")):
             try:
                 config = parse_pbtxt(path.read_text())
-            except Exception as exc:  # noqa: BLE001 - protobuf raises ParseError and friends
+            except Exception as exc:
                 problems.append(Problem(path, "(syntax)", f"{exc}; see model_config.proto for the field names"))
                 continue
             if config.name != path.parent.name:
@@ -90,7 +90,7 @@ def check_label_files(model: Model) -> list[Problem]:
 
 
 def check_onnx_model(model: Model) -> list[Problem]:
-    import onnx  # noqa: PLC0415
+    import onnx
 
     versions = sorted(child for child in model.directory.iterdir() if child.is_dir() and child.name.isdigit())
     if not versions:
@@ -144,7 +144,7 @@ def compare_tensors(model: Model, kind: str, values, onnx_path: Path) -> list[Pr
 
 def _compare_dims(model: Model, field: str, config_dims: list[int], graph_dims: list[int]) -> list[Problem]:
     compatible = len(config_dims) == len(graph_dims) and all(
-        g == -1 or c == g for c, g in zip(config_dims, graph_dims)
+        g == -1 or c == g for c, g in zip(config_dims, graph_dims, strict=False)
     )
     if compatible:
         return []
@@ -220,11 +220,11 @@ def _wire_types(path: Path, field: str, name: str, producer, consumer) -> list[P
 
 
 def _dims_agree(left: list[int], right: list[int]) -> bool:
-    return len(left) == len(right) and all(a == -1 or b == -1 or a == b for a, b in zip(left, right))
+    return len(left) == len(right) and all(a == -1 or b == -1 or a == b for a, b in zip(left, right, strict=False))
 
 
 def _dtype_name(value: int) -> str:
-    from tritonclient.grpc import model_config_pb2  # noqa: PLC0415
+    from tritonclient.grpc import model_config_pb2
 
     return model_config_pb2.DataType.Name(value)
 
@@ -250,4 +250,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(paths.run_cli(main))

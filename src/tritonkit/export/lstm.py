@@ -42,7 +42,7 @@ def build_vocabulary(corpus: list[str]) -> list[str]:
 
 def wordpiece_tokenizer(vocabulary: list[str]):
     """A ``tokenizers`` WordPiece tokenizer over ``vocabulary`` with BERT's lower-casing normalizer."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers  # noqa: PLC0415
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
     tokenizer = Tokenizer(models.WordPiece({piece: i for i, piece in enumerate(vocabulary)}, unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True, clean_text=True)
@@ -64,7 +64,7 @@ def encode(tokenizer, texts: list[str]) -> dict[str, np.ndarray]:
 
 def initial_embeddings(vocabulary: list[str]) -> np.ndarray:
     """MiniLM's input embeddings of the vocabulary, PCA-reduced to 64 dims; [PAD] is all zeros."""
-    from sklearn.decomposition import PCA  # noqa: PLC0415
+    from sklearn.decomposition import PCA
 
     minilm_ids = text.minilm_tokenizer().convert_tokens_to_ids(vocabulary)
     table = text.load_encoder().bert.embeddings.word_embeddings.weight.detach().numpy()[minilm_ids]
@@ -75,7 +75,7 @@ def initial_embeddings(vocabulary: list[str]) -> np.ndarray:
 
 
 def lstm_module(embeddings: np.ndarray):
-    import torch  # noqa: PLC0415
+    import torch
 
     class LstmClassifier(torch.nn.Module):
         """input_ids, attention_mask [batch, sequence] -> logits [batch, 2]; mean and max over valid steps."""
@@ -99,7 +99,7 @@ def lstm_module(embeddings: np.ndarray):
 @functools.lru_cache(maxsize=1)
 def train_lstm():
     """Returns (model in eval mode, vocabulary, tokenizer), trained by distillation from the MiniLM classifier."""
-    import torch  # noqa: PLC0415
+    import torch
 
     data = text.sentiment_data()
     vocabulary = build_vocabulary(data.train_texts + data.unlabelled)
@@ -129,7 +129,7 @@ def train_lstm():
 
 
 def run_lstm(model, tokenizer, texts: list[str]) -> np.ndarray:
-    import torch  # noqa: PLC0415
+    import torch
 
     feed = encode(tokenizer, texts)
     with torch.no_grad():

@@ -74,7 +74,7 @@ def tensorrt_config(name: str, onnx_model, options, labels: tuple[str, ...]):
 
 def build_engine(onnx_path: Path, engine_path: Path, shapes: dict) -> None:
     """Builds and saves an FP16 engine with one optimization profile covering ``shapes``."""
-    from polygraphy.backend.trt import (  # noqa: PLC0415 - GPU hosts only
+    from polygraphy.backend.trt import (
         CreateConfig,
         Profile,
         engine_from_network,
@@ -91,8 +91,8 @@ def build_engine(onnx_path: Path, engine_path: Path, shapes: dict) -> None:
 
 
 def run_engine(engine_path: Path, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    from polygraphy.backend.common import BytesFromPath  # noqa: PLC0415
-    from polygraphy.backend.trt import EngineFromBytes, TrtRunner  # noqa: PLC0415
+    from polygraphy.backend.common import BytesFromPath
+    from polygraphy.backend.trt import EngineFromBytes, TrtRunner
 
     with TrtRunner(EngineFromBytes(BytesFromPath(str(engine_path)))) as runner:
         return {name: np.asarray(value) for name, value in runner.infer(feed).items()}
@@ -110,10 +110,10 @@ def export_engine(spec, cpu_repository: Path, gpu_repository: Path) -> dict[str,
     Returns:
         The max absolute error per output.
     """
-    import onnx  # noqa: PLC0415
+    import onnx
 
-    from tritonkit.export.config import to_pbtxt, write_if_changed  # noqa: PLC0415
-    from tritonkit.export.verify import check_parity, run_onnx  # noqa: PLC0415
+    from tritonkit.export.config import to_pbtxt, write_if_changed
+    from tritonkit.export.verify import check_parity, run_onnx
 
     onnx_path = cpu_repository / spec.name / "1" / "model.onnx"
     if not onnx_path.is_file():

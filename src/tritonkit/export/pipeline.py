@@ -145,7 +145,7 @@ def _write_version(version_dir: Path, payload: bytes, built: Built) -> None:
 
 
 def _save_pytorch_weights(spec: ModelSpec, built: Built, path: Path) -> None:
-    import torch  # noqa: PLC0415
+    import torch
 
     if built.pytorch_module is None:
         raise ExportError(f"{spec.name}: keeps_pytorch_weights is set but the builder returned no pytorch_module")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 def quantize_int8(onnx_model):
     """Returns the dynamically quantized (QInt8, per-channel) copy of ``onnx_model``."""
-    import onnx  # noqa: PLC0415 - export-only imports
-    from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
-    from onnxruntime.quantization.shape_inference import quant_pre_process  # noqa: PLC0415
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     quantization_logger = logging.getLogger()  # quantize_dynamic warns on the root logger
     level = quantization_logger.level

@@ -12,7 +12,6 @@ from tritonkit.export.config import ServingOptions
 from tritonkit.export.ensembles import EnsembleSpec, Like, Stage, StepSpec, Tensor
 from tritonkit.export.spec import ModelSpec
 
-
 # Two instances: with one, its dynamic batcher thread burns 12-15% of a CPU whenever requests queue behind
 # the busy instance (bench/results/TUNING.md, step 4); threads are capped at the usable CPUs at run time.
 TEXT_SERVING = ServingOptions(max_batch_size=32, instance_count=2, intra_op_threads=2)

@@ -11,8 +11,8 @@ def convert(estimator, *, n_features: int, input_name: str, output_name: str, op
     Returns:
         onnx.ModelProto whose input and output carry the given names and a ``batch`` axis.
     """
-    from skl2onnx import convert_sklearn  # noqa: PLC0415 - heavy import only where used
-    from skl2onnx.common.data_types import FloatTensorType  # noqa: PLC0415
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
 
     model = convert_sklearn(
         estimator,

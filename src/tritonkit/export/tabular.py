@@ -20,10 +20,10 @@ CANCER_LEARNING_RATE = 1e-2
 
 def train_diabetes_pipeline(split: datasets.Split | None = None):
     """Fits the scikit-learn pipeline on the first 400 diabetes rows."""
-    from sklearn.decomposition import PCA  # noqa: PLC0415 - heavy imports only where used
-    from sklearn.linear_model import LinearRegression  # noqa: PLC0415
-    from sklearn.pipeline import Pipeline  # noqa: PLC0415
-    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
 
     split = split or datasets.diabetes()
     pipeline = Pipeline(
@@ -38,7 +38,7 @@ def train_diabetes_pipeline(split: datasets.Split | None = None):
 
 def cancer_module(mean: np.ndarray, std: np.ndarray):
     """Builds the (untrained) classifier: standardize -> Linear -> ReLU -> Linear -> sigmoid."""
-    import torch  # noqa: PLC0415
+    import torch
 
     class CancerClassifier(torch.nn.Module):
         def __init__(self):
@@ -61,7 +61,7 @@ def cancer_module(mean: np.ndarray, std: np.ndarray):
 
 def train_cancer_classifier(split: datasets.Split | None = None):
     """Trains the classifier on the first 469 breast-cancer rows; returns it in eval mode."""
-    import torch  # noqa: PLC0415
+    import torch
 
     split = split or datasets.breast_cancer()
     torch.manual_seed(SEED)

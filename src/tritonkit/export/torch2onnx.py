@@ -34,8 +34,8 @@ def convert(
     Returns:
         onnx.ModelProto
     """
-    import onnx  # noqa: PLC0415 - heavy imports only where used
-    import torch  # noqa: PLC0415
+    import onnx
+    import torch
 
     batch = torch.export.Dim(BATCH_AXIS, min=1)
     axes = {0: batch}

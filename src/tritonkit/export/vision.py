@@ -32,7 +32,7 @@ class DigitSplit:
 
 
 def digits() -> DigitSplit:
-    from sklearn.datasets import load_digits  # noqa: PLC0415 - heavy import only for export
+    from sklearn.datasets import load_digits
 
     data = load_digits()
     images = (data.images / INK_SCALE).astype(np.float32)[:, None, :, :]
@@ -42,8 +42,8 @@ def digits() -> DigitSplit:
 
 def digit_resnet():
     """stem conv -> residual block -> strided residual block -> global average pool -> linear (10 logits)."""
-    import torch  # noqa: PLC0415
-    from torch import nn  # noqa: PLC0415
+    import torch
+    from torch import nn
 
     class Residual(nn.Module):
         def __init__(self, channels_in, channels_out, stride):
@@ -79,7 +79,7 @@ def digit_resnet():
 
 def _shift(images, generator):
     """Random shifts of up to one pixel: scanned digits are rarely centred the way the dataset's are."""
-    import torch  # noqa: PLC0415
+    import torch
 
     padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
     dy, dx = torch.randint(0, 3, (2,), generator=generator).tolist()
@@ -88,7 +88,7 @@ def _shift(images, generator):
 
 def train_digit_resnet(split: DigitSplit | None = None):
     """Trains on the first TRAIN_IMAGES images (seeded, shift augmentation); returns the model in eval mode."""
-    import torch  # noqa: PLC0415
+    import torch
 
     split = split or digits()
     torch.manual_seed(SEED)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import shutil
 import subprocess
@@ -20,9 +19,8 @@ import time
 from pathlib import Path
 
 from tritonkit import paths
-from tritonkit.client import Client
+from tritonkit.client import Client, metrics
 from tritonkit.client.health import is_ready
-from tritonkit.client import metrics
 from tritonkit.loadtest import slo
 from tritonkit.server.ports import free_ports
 from tritonkit.server.process import TritonServer
@@ -196,4 +194,4 @@ def swap_version(url: str, repository: Path, admin_key: str, events: dict) -> No
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(paths.run_cli(main))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import io
 import random
+
 import numpy as np
 
 from tritonkit import catalog, paths
@@ -34,8 +35,8 @@ def texts() -> list[str]:
 @functools.lru_cache(maxsize=1)
 def digit_images() -> list[bytes]:
     """Held-out load_digits images drawn dark on light at several sizes, half PNG and half JPEG."""
-    from PIL import Image  # noqa: PLC0415
-    from sklearn.datasets import load_digits  # noqa: PLC0415
+    from PIL import Image
+    from sklearn.datasets import load_digits
 
     images = []
     for index, image in enumerate(load_digits().images[catalog.DIGITS_TRAIN_IMAGES :]):
@@ -48,7 +49,7 @@ def digit_images() -> list[bytes]:
 
 @functools.lru_cache(maxsize=1)
 def tabular_rows() -> dict[str, np.ndarray]:
-    from sklearn.datasets import load_breast_cancer, load_diabetes  # noqa: PLC0415
+    from sklearn.datasets import load_breast_cancer, load_diabetes
 
     return {
         "diabetes": load_diabetes().data.astype(np.float32),

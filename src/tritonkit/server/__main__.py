@@ -12,12 +12,19 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from tritonkit import paths
 from tritonkit.client.health import ServerNotReady
 from tritonkit.server import docker
 from tritonkit.server.command import EXIT_TIMEOUT_S
 from tritonkit.server.embedded import EmbeddedServerError
 from tritonkit.server.process import READY_TIMEOUT_S, NotExported, TritonServer
-from tritonkit.server.settings import ADMIN_HEADER, GRPC_ADMIN_HEADER, MODEL_CONTROL_MODES, ServerSettings, SettingsError
+from tritonkit.server.settings import (
+    ADMIN_HEADER,
+    GRPC_ADMIN_HEADER,
+    MODEL_CONTROL_MODES,
+    ServerSettings,
+    SettingsError,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -170,4 +177,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(paths.run_cli(main))

@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from tritonkit.server.command import tritonserver_args
 from tritonkit import paths
+from tritonkit.server.command import tritonserver_args
 from tritonkit.server.settings import ServerSettings
 
 DEFAULT_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"  # same core (2.51.0) as the embedded server

@@ -18,8 +18,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from tritonkit.server.command import tritonserver_args
 from tritonkit import paths
+from tritonkit.server.command import tritonserver_args
 from tritonkit.server.settings import LOOPBACK, ServerSettings
 
 BACKENDS_SOURCE = Path(__file__).resolve().parent / "backends"  # package data: ships with the module
@@ -32,7 +32,7 @@ class EmbeddedServerError(RuntimeError):
 def pytriton_root() -> Path:
     """The ``pytriton/tritonserver`` folder of the installed ``nvidia-pytriton`` wheel."""
     try:
-        import pytriton  # noqa: PLC0415 - only the launcher needs the wheel
+        import pytriton
     except ImportError as exc:
         raise EmbeddedServerError(
             "nvidia-pytriton is not installed in this environment; run `make setup` "

@@ -134,7 +134,7 @@ class TritonServer:
 
     @staticmethod
     def _cwd() -> str | None:
-        from tritonkit import paths  # noqa: PLC0415 - only to start in the project, when there is one
+        from tritonkit import paths
 
         try:
             return str(paths.root())

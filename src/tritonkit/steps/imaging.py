@@ -23,7 +23,7 @@ INK_THRESHOLD = 0.5  # of the (stretched) darkness range
 
 def open_image(raw, row: int, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS):
     """Bytes -> decoded PIL image, or RequestError naming the row, the problem and the fix."""
-    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
+    from PIL import Image, UnidentifiedImageError
 
     if not isinstance(raw, (bytes, bytearray)) or not raw:
         raise RequestError(f"IMAGE row {row} is empty; send the encoded image file's bytes (PNG, JPEG, BMP, WebP)")
@@ -50,7 +50,7 @@ def open_image(raw, row: int, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int 
 
 def to_grey(image) -> np.ndarray:
     """Float darkness in 0..1 (1 = black ink); transparency is laid on white paper first."""
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
@@ -61,7 +61,7 @@ def to_grey(image) -> np.ndarray:
 
 def digit_pixels(image) -> np.ndarray:
     """A decoded image of one dark digit on light paper -> FP32 [1, 8, 8] ink fractions in 0..1."""
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     darkness = to_grey(image)
     low, high = float(darkness.min()), float(darkness.max())

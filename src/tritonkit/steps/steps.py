@@ -47,7 +47,7 @@ class BatchStep:
                 good.append((index, self.read(request)))
             except RequestError as exc:
                 responses[index] = _error(str(exc), pb_utils.TritonError.INVALID_ARG)
-            except Exception as exc:  # noqa: BLE001 - a bug must not kill the stub
+            except Exception as exc:
                 responses[index] = _error(f"{type(self).__name__} failed: {exc}", pb_utils.TritonError.INTERNAL)
         if good:
             self._answer(good, responses)
@@ -56,11 +56,11 @@ class BatchStep:
     def _answer(self, good, responses) -> None:
         try:
             results = self.process([item for _, item in good])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             for index, _ in good:
                 responses[index] = _error(f"{type(self).__name__} failed: {exc}", pb_utils.TritonError.INTERNAL)
             return
-        for (index, _), outputs in zip(good, results):
+        for (index, _), outputs in zip(good, results, strict=False):
             tensors = [pb_utils.Tensor(name, array) for name, array in outputs.items()]
             responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
 

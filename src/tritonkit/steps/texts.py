@@ -47,7 +47,7 @@ def pad_to_bucket(rows: list[list[int]], buckets: tuple[int, ...] = LENGTH_BUCKE
 
 def load_tokenizer(path, max_tokens: int):
     """A ``tokenizers`` tokenizer from its JSON file, truncating at ``max_tokens`` and padding nothing."""
-    from tokenizers import Tokenizer  # noqa: PLC0415 - imported where the step runs
+    from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(path))
     tokenizer.no_padding()

@@ -105,12 +105,12 @@ class TritonPythonModel:
                 return
             merged = {name: np.concatenate([feed[name] for feed in feeds]) for name in self._input_names}
             outputs = self._run(merged)
-        except Exception as exc:  # noqa: BLE001 - any failure becomes a response, never a dead batch
+        except Exception as exc:
             if len(feeds) == 1:
                 responses[indices[0]] = _error_response(f"onnxruntime: {exc}", _error_code(exc))
                 return
             # One request spoiled the batch: run each alone so only the bad one gets the error.
-            for index, feed in zip(indices, feeds):
+            for index, feed in zip(indices, feeds, strict=False):
                 self._run_group([index], [feed], responses)
             return
         offsets = np.cumsum([len(feed[self._input_names[0]]) for feed in feeds])[:-1]
@@ -124,7 +124,7 @@ class TritonPythonModel:
     def _response(self, arrays):
         tensors = [
             pb_utils.Tensor(name, np.ascontiguousarray(array, dtype=dtype))
-            for (name, dtype), array in zip(self._outputs, arrays)
+            for (name, dtype), array in zip(self._outputs, arrays, strict=False)
         ]
         return pb_utils.InferenceResponse(output_tensors=tensors)
 
