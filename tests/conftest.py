@@ -15,7 +15,7 @@ def _gpu_reason() -> str | None:
     if shutil.which("nvidia-smi") is None:
         return "no NVIDIA GPU on this machine (nvidia-smi not found)"
     try:
-        import tensorrt  # noqa: F401
+        import tensorrt  # noqa: F401 - imported only to learn whether TensorRT is installed
     except ImportError:
         return "TensorRT is not installed (pip install '.[tensorrt]' on a GPU host)"
     return None

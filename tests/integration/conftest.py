@@ -1,8 +1,8 @@
 """A real tritonserver for the integration tests, started exactly as `make serve` starts it.
 
-The session fixture runs ``python -m tritonkit.server`` (through ``TritonServer``) on free loopback ports with a known admin key, serving
-``model_repository/``, ``ensembles/`` and a test-only repository (the ``lookup`` asset), waits with a
-deadline, and stops it with SIGINT at the end. When a test failed, the server log is printed.
+The session fixture runs ``python -m tritonkit.server`` (through ``TritonServer``) on free loopback ports with a
+known admin key, serving ``model_repository/``, ``ensembles/`` and a test-only repository (the ``lookup`` asset),
+waits with a deadline, and stops it with SIGINT at the end. When a test failed, the server log is printed.
 """
 
 from __future__ import annotations
@@ -146,4 +146,5 @@ def infer(server, protocol):
 @pytest.fixture
 def infer_version(server, protocol):
     """``infer_version(model, version, inputs, outputs)``: a given model version over the parametrized protocol."""
-    return lambda model, version, inputs, outputs: infer_over(server.settings, protocol, model, inputs, outputs, version)
+    return lambda model, version, inputs, outputs: infer_over(server.settings, protocol, model, inputs, outputs,
+                                                              version)

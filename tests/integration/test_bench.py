@@ -17,7 +17,8 @@ pytestmark = pytest.mark.integration
 def test_closed_loop_measures_text_sentiment_without_errors(server, protocol):
     url = server.settings.grpc_url if protocol == "grpc" else server.settings.http_url.removeprefix("http://")
     payloads = [text.encode() for text in inputs.short_texts()[:10]]
-    target = loadgen.TritonTarget("t", protocol, url, "text_sentiment", "TEXT", payloads, ("LABEL", "PROBABILITIES"))
+    target = loadgen.TritonTarget("t", protocol, url, "text_sentiment", input_name="TEXT", payloads=payloads,
+                                  outputs=("LABEL", "PROBABILITIES"))
 
     async def run():
         await target.open()
@@ -80,11 +81,14 @@ def test_report_states_each_target_with_its_figure(tmp_path):
                "settings": {"requests": 1000, "max_seconds": 8, "repeats": 1, "warmup_seconds": 2},
                "agreement": {"short": {"inputs": 4, "same_label": 4, "max_probability_difference": 1e-6}},
                "accuracy": {"1": 0.9, "2": 0.9},
-               "ceiling": [{"model": "minilm_sentiment", "version": 1, "workload": "short", "batch": 4, "rows_per_s": 200.0},
-                           {"model": "minilm_sentiment", "version": 2, "workload": "short", "batch": 2, "rows_per_s": 400.0}],
+               "ceiling": [{"model": "minilm_sentiment", "version": 1, "workload": "short", "batch": 4,
+                            "rows_per_s": 200.0},
+                           {"model": "minilm_sentiment", "version": 2, "workload": "short", "batch": 2,
+                            "rows_per_s": 400.0}],
                "points": points}
     text = report.markdown(json.loads(json.dumps(results)))
-    assert "3.20x (160.0 vs 50.0 req/s); p95 60.0 vs 200.0 ms; the in-process ceiling itself is 4.00x the baseline | yes" in text
+    assert ("3.20x (160.0 vs 50.0 req/s); p95 60.0 vs 200.0 ms; the in-process ceiling itself is 4.00x the baseline"
+            " | yes") in text
     assert "| 85% (170.0 req/s at c=16 vs 200.0/s at batch 4) | yes |" in text
     assert "1.76x at saturation; held-out accuracy drop 0.0 points | yes" in text
     report.plot(results, tmp_path / "plot.png")

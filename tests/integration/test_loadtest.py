@@ -13,8 +13,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def _loadtest(server, tmp_path, *args, timeout_s=240):
     settings = server.settings
-    command = [sys.executable, "-m", "tritonkit.loadtest", "--url", settings.http_url, "--grpc-port", str(settings.grpc_port),
-               "--metrics-port", str(settings.metrics_port), "--results", str(tmp_path), *args]
+    command = [sys.executable, "-m", "tritonkit.loadtest", "--url", settings.http_url,
+               "--grpc-port", str(settings.grpc_port), "--metrics-port", str(settings.metrics_port),
+               "--results", str(tmp_path), *args]
     return subprocess.run(command, capture_output=True, text=True, cwd=paths.root(), timeout=timeout_s)
 
 
@@ -42,7 +43,8 @@ def test_grpc_focused_run_with_a_step_shape(server, tmp_path):
 def test_tight_slo_makes_the_run_fail_and_names_the_endpoint(server, tmp_path):
     tight = tmp_path / "slo.json"
     tight.write_text(json.dumps({"text_sentiment": {"max_failure_ratio": 0.0, "max_p95_ms": 0.01}}))
-    done = _loadtest(server, tmp_path, "--run-time", "6", "--users", "2", "--user", "SentimentUser", "--slo", str(tight))
+    done = _loadtest(server, tmp_path, "--run-time", "6", "--users", "2", "--user", "SentimentUser",
+                     "--slo", str(tight))
     assert done.returncode == 1
     assert "SLO BREACHED: text_sentiment: p95" in done.stdout
     assert "above the SLO 0 ms" in (tmp_path / "summary.md").read_text()

@@ -37,7 +37,8 @@ def test_diabetes_regressor_answers_a_single_row(infer, diabetes):
 def test_cancer_classifier_matches_pytorch_on_held_out_rows(infer, cancer):
     split, module = cancer
     chunks = np.array_split(split.x_test, 2)  # 100 rows; max_batch_size is 64
-    served = np.concatenate([infer("cancer_classifier", {"FEATURES": c}, ["PROBABILITY"])["PROBABILITY"] for c in chunks])
+    served = np.concatenate([infer("cancer_classifier", {"FEATURES": c}, ["PROBABILITY"])["PROBABILITY"]
+                             for c in chunks])
     with torch.no_grad():
         expected = module(torch.from_numpy(split.x_test)).numpy()
     assert served.shape == (len(split.x_test), 1)

@@ -22,18 +22,18 @@ pytestmark = pytest.mark.integration
 
 GONE_WITHIN_S = 40  # tritonserver gets SIGTERM and up to --exit-timeout-secs (10 s) to finish; stubs follow it
 # A separate owner process: starts the server through TritonServer, says so, then waits to be killed.
-OWNER = """
+OWNER = f"""
 import sys, time
 from pathlib import Path
 from tritonkit.server.process import TritonServer
 from tritonkit.server.settings import ServerSettings
 repository, mode, log, http, grpc, metrics = sys.argv[1:]
-settings = ServerSettings(admin_key=%r, http_port=int(http), grpc_port=int(grpc), metrics_port=int(metrics),
+settings = ServerSettings(admin_key={ADMIN_KEY!r}, http_port=int(http), grpc_port=int(grpc), metrics_port=int(metrics),
                           repositories=(Path(repository),))
 with TritonServer(settings, launcher=mode == "launcher", log_path=Path(log)):
     print("ready", flush=True)
     time.sleep(600)
-""" % ADMIN_KEY
+"""
 
 
 def _descendants(pid: int) -> dict[int, str]:

@@ -88,7 +88,8 @@ def test_cli_dry_run_prints_build_and_run_commands():
     build, run = done.stdout.strip().splitlines()
     assert build.startswith("docker build --build-arg TRITON_IMAGE=example/triton:1 ")
     assert run.startswith("docker run --rm --init --shm-size=1g -p 127.0.0.1:8000:8000")
-    assert f"--http-restricted-api=model-repository,model-config,shared-memory,logging,trace:triton-admin-key={'c' * 24}" in run
+    assert ("--http-restricted-api=model-repository,model-config,shared-memory,logging,trace:"
+            f"triton-admin-key={'c' * 24}") in run
 
 
 

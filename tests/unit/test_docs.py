@@ -28,7 +28,8 @@ def test_readme_target_table_lists_every_make_target():
 
 
 def test_makefile_help_is_the_default_goal():
-    done = subprocess.run(["make", "--no-print-directory"], capture_output=True, text=True, cwd=paths.root(), timeout=30)
+    done = subprocess.run(["make", "--no-print-directory"], capture_output=True, text=True, cwd=paths.root(),
+                          timeout=30)
     assert "serve" in done.stdout and "test" in done.stdout
 
 

@@ -33,7 +33,8 @@ def test_parity_returns_max_error_when_outputs_agree():
 def test_parity_raises_naming_output_row_and_tolerance_when_outputs_differ():
     expected = {"PREDICTION": np.array([[1.0], [2.0], [3.0]])}
     actual = {"PREDICTION": np.array([[1.0], [2.0], [3.5]])}
-    with pytest.raises(ParityError, match=r"m: output 'PREDICTION' differs from scikit-learn by 0.5 \(max abs, row 2\); the tolerance is 0.0001"):
+    with pytest.raises(ParityError, match=r"m: output 'PREDICTION' differs from scikit-learn by 0.5 "
+                                          r"\(max abs, row 2\); the tolerance is 0.0001"):
         check_parity("m", actual, expected, 1e-4, "scikit-learn")
 
 

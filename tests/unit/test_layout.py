@@ -2,6 +2,7 @@
 
 import re
 import subprocess
+
 import tomllib
 
 from tritonkit import paths

@@ -18,7 +18,8 @@ from tritonkit.steps import RequestError, imaging, labels, texts
         (b"", "TEXT row 0 is empty"),
         (b"   \n", "TEXT row 0 is empty"),
         (b"\xff\xfe oops", "TEXT row 0 is not valid UTF-8 \\(invalid start byte at byte 0\\)"),
-        (b"a" * (texts.MAX_TEXT_BYTES + 1), f"is {texts.MAX_TEXT_BYTES + 1} bytes, above the {texts.MAX_TEXT_BYTES}-byte"),
+        (b"a" * (texts.MAX_TEXT_BYTES + 1),
+         f"is {texts.MAX_TEXT_BYTES + 1} bytes, above the {texts.MAX_TEXT_BYTES}-byte"),
         ("not bytes", "TEXT row 0 is str, not bytes"),
     ],
 )
@@ -31,7 +32,8 @@ def test_decode_text_keeps_unicode():
     assert texts.decode_text("Un café très bon".encode(), 3) == "Un café très bon"
 
 
-@pytest.mark.parametrize(("length", "bucket"), [(1, 16), (16, 16), (17, 24), (100, 128), (130, 160), (256, 256), (999, 256)])
+@pytest.mark.parametrize(("length", "bucket"),
+                         [(1, 16), (16, 16), (17, 24), (100, 128), (130, 160), (256, 256), (999, 256)])
 def test_bucket_is_the_smallest_that_fits(length, bucket):
     assert texts.bucket_length(length) == bucket
 
@@ -91,7 +93,8 @@ def test_open_image_refuses_truncated_file():
         imaging.open_image(_png(np.zeros((8, 8), np.uint8))[:60], 0)
 
 
-@pytest.mark.parametrize(("mode", "fmt"), [("L", "PNG"), ("RGB", "JPEG"), ("RGBA", "PNG"), ("RGB", "BMP"), ("RGB", "WEBP")])
+@pytest.mark.parametrize(("mode", "fmt"),
+                         [("L", "PNG"), ("RGB", "JPEG"), ("RGBA", "PNG"), ("RGB", "BMP"), ("RGB", "WEBP")])
 def test_digit_pixels_recover_the_dataset_image_from_any_format(mode, fmt):
     split = vision.digits()
     digit = split.x_test[5]

@@ -60,7 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--client-cpus", default=str(cpus[0]), help="CPUs of the load generator (taskset list)")
     parser.add_argument("--server-cpus", default=",".join(map(str, cpus[1:] or cpus)),
                         help="CPUs of every system under test and of the ceiling")
-    parser.add_argument("--out", type=Path, help="where results.json, README.md and the plot go (default: bench/results/ of the project)")
+    parser.add_argument("--out", type=Path,
+                        help="where results.json, README.md and the plot go (default: bench/results/ of the project)")
     parser.add_argument("--note", default="", help="a line for the report (what this run changed)")
     return parser.parse_args(argv)
 
@@ -160,23 +161,26 @@ def plan(servers: dict, baselines: dict) -> list[dict]:
     pngs = list(inputs.digit_pngs())
     rows = []
 
-    def triton(system, protocol, url, model, workload, server, input_name="TEXT", payloads=None):
+    def triton(system, protocol, url, model, workload, *, server, input_name="TEXT", payloads=None):
         rows.append({"system": system, "workload": workload, "server": server, "make": lambda: loadgen.TritonTarget(
-            system, protocol, url, model, input_name, payloads or texts[workload], TEXT_OUTPUTS)})
+            system, protocol, url, model, input_name=input_name, payloads=payloads or texts[workload],
+            outputs=TEXT_OUTPUTS)})
 
     for workload in inputs.TEXT_SETS:
         rows.append({"system": "baseline Flask+PyTorch", "workload": workload, "server": None,
                      "make": lambda workload=workload: loadgen.FlaskTarget(
                          "baseline", baselines["sentiment"], raw_texts[workload], "text")})
-        triton("Triton gRPC", "grpc", main["grpc"], "text_sentiment", workload, main)
-        triton("Triton HTTP", "http", main["http"], "text_sentiment", workload, main)
-        triton("Triton gRPC INT8", "grpc", main["grpc"], "text_sentiment_int8", workload, main)
-        triton("Triton gRPC unbatched", "grpc", unbatched["grpc"], "text_sentiment", workload, unbatched)
-    triton("Triton HTTP no guard", "http", main["http_direct"], "text_sentiment", "short", main)
+        triton("Triton gRPC", "grpc", main["grpc"], "text_sentiment", workload, server=main)
+        triton("Triton HTTP", "http", main["http"], "text_sentiment", workload, server=main)
+        triton("Triton gRPC INT8", "grpc", main["grpc"], "text_sentiment_int8", workload, server=main)
+        triton("Triton gRPC unbatched", "grpc", unbatched["grpc"], "text_sentiment", workload, server=unbatched)
+    triton("Triton HTTP no guard", "http", main["http_direct"], "text_sentiment", "short", server=main)
     rows.append({"system": "baseline Flask+PyTorch", "workload": "digits", "server": None,
                  "make": lambda: loadgen.FlaskTarget("baseline", baselines["digits"], pngs, None)})
-    triton("Triton gRPC", "grpc", main["grpc"], "digit_classifier", "digits", main, "IMAGE", pngs)
-    triton("Triton HTTP", "http", main["http"], "digit_classifier", "digits", main, "IMAGE", pngs)
+    triton("Triton gRPC", "grpc", main["grpc"], "digit_classifier", "digits", server=main,
+           input_name="IMAGE", payloads=pngs)
+    triton("Triton HTTP", "http", main["http"], "digit_classifier", "digits", server=main,
+           input_name="IMAGE", payloads=pngs)
     return rows
 
 
@@ -254,7 +258,8 @@ async def agreement(servers: dict, baselines: dict) -> dict:
                                                 dtype=np.object_))
             result = await client.infer(model, [tensor])
             label = result.as_numpy("LABEL")[0][0].decode()
-            difference = float(np.max(np.abs(result.as_numpy("PROBABILITIES")[0] - np.array(expected["probabilities"]))))
+            difference = float(np.max(np.abs(result.as_numpy("PROBABILITIES")[0]
+                                             - np.array(expected["probabilities"]))))
             entry = checks.setdefault(workload, {"inputs": 0, "same_label": 0, "max_probability_difference": 0.0})
             entry["inputs"] += 1
             entry["same_label"] += label == expected["label"]

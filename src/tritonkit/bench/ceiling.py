@@ -37,7 +37,8 @@ def text_feeds(texts: tuple[str, ...], batch: int) -> list[dict[str, np.ndarray]
     """Batches of ``batch`` texts, each padded to its length bucket as the tokenizer step pads them."""
     from tritonkit.steps import texts as steps
 
-    tokenizer = steps.load_tokenizer(paths.ensembles() / "minilm_tokenizer" / "1" / "tokenizer.json", catalog.MAX_TOKENS)
+    tokenizer = steps.load_tokenizer(paths.ensembles() / "minilm_tokenizer" / "1" / "tokenizer.json",
+                                     catalog.MAX_TOKENS)
     rows = [encoding.ids for encoding in tokenizer.encode_batch(list(texts))]
     return [steps.pad_to_bucket(rows[start : start + batch]) for start in range(0, len(rows) - batch + 1, batch)]
 

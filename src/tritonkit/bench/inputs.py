@@ -45,7 +45,10 @@ TEXT_SETS = {"short": short_texts, "long": long_texts}
 
 @functools.lru_cache(maxsize=1)
 def digit_pngs() -> tuple[bytes, ...]:
-    """Held-out load_digits images (rows from catalog.DIGITS_TRAIN_IMAGES on, never trained on) drawn dark on light as 64x64 PNG."""
+    """Held-out load_digits images drawn dark on light as 64x64 PNG.
+
+    Rows from catalog.DIGITS_TRAIN_IMAGES on: never trained on.
+    """
     from PIL import Image
     from sklearn.datasets import load_digits
 

@@ -52,7 +52,7 @@ class Target:
 class TritonTarget(Target):
     """A Triton model with one BYTES input, over gRPC or HTTP (binary tensors both ways)."""
 
-    def __init__(self, name: str, protocol: str, url: str, model: str, input_name: str,
+    def __init__(self, name: str, protocol: str, url: str, model: str, *, input_name: str,
                  payloads: Sequence[bytes], outputs: Sequence[str]):
         self.name, self.protocol, self.url, self.model = name, protocol, url, model
         self.input_name, self.payloads, self.outputs = input_name, payloads, list(outputs)

@@ -136,7 +136,8 @@ def markdown(results: dict) -> str:
         "# Benchmark: Flask + PyTorch baseline vs Triton vs in-process ONNX Runtime",
         "",
         f"Measured {results['date']} in {results['duration_s'] // 60} min on {results['machine']}.",
-        f"Reproduce: `{results['command']}` (`make bench`). Raw numbers: `results.json`; plot: `throughput_vs_p95.png`.",
+        f"Reproduce: `{results['command']}` (`make bench`). "
+        "Raw numbers: `results.json`; plot: `throughput_vs_p95.png`.",
         "",
         f"- Systems under test pinned to CPU {results['server_cpus']} (taskset), the load generator to CPU "
         f"{results['client_cpus']}" + (f"; **they share CPU {results['shared_cpus']}**" if results["shared_cpus"] else
@@ -191,7 +192,8 @@ def _targets(results: dict, table: dict, best: dict) -> list[str]:
             share = saturated[0] / ceiling["rows_per_s"]
             lines.append(f"| at saturation >= 80% of the in-process ceiling ({workload}) | {share:.0%} "
                          f"({saturated[0]:.1f} req/s at c={saturated[1]} vs {ceiling['rows_per_s']:.1f}/s at batch "
-                         f"{ceiling['batch']}) | {'yes' if share >= 0.8 else f'**no** (short by {0.8 - share:.0%} points)'} |")
+                         f"{ceiling['batch']}) | "
+                         f"{'yes' if share >= 0.8 else f'**no** (short by {0.8 - share:.0%} points)'} |")
         int8, fp32 = _saturation(table, "Triton gRPC INT8", workload), _saturation(table, OURS, workload)
         if int8 and fp32:
             speedup = int8[0] / fp32[0]
@@ -213,7 +215,8 @@ def _ratios(table: dict, best: dict, concurrencies: list[int], results: dict) ->
              "", "| workload | system | " + " | ".join(f"c={c}" for c in concurrencies) + " |",
              "|---|---|" + "---|" * len(concurrencies)]
     for workload in WORKLOADS:
-        for system in ("Triton gRPC", "Triton HTTP", "Triton HTTP no guard", "Triton gRPC INT8", "Triton gRPC unbatched"):
+        for system in ("Triton gRPC", "Triton HTTP", "Triton HTTP no guard", "Triton gRPC INT8",
+                       "Triton gRPC unbatched"):
             cells = []
             for concurrency in concurrencies:
                 ours, base = table.get((system, workload, concurrency)), table.get((BASELINE, workload, concurrency))
@@ -248,7 +251,8 @@ def _ceiling_table(results: dict, best: dict) -> list[str]:
     lines = [f"## Ceiling: ONNX Runtime in process (rows/s by batch size, median of {passes} passes)", "",
              "Inputs prepared as the serving steps prepare them, before the clock; no server, client or Python step.",
              "",
-             "| graph | workload | " + " | ".join(f"b={b}" for b in batches) + " |", "|---|---|" + "---:|" * len(batches)]
+             "| graph | workload | " + " | ".join(f"b={b}" for b in batches) + " |",
+             "|---|---|" + "---:|" * len(batches)]
     rows: dict[tuple, dict[int, float]] = defaultdict(dict)
     for entry in medians:
         rows[(entry["model"], entry["version"], entry["workload"])][entry["batch"]] = entry["rows_per_s"]
@@ -275,10 +279,12 @@ def _where_time_goes(table: dict, results: dict) -> list[str]:
         cells = []
         for step in STEPS:
             values = server.get(step)
-            cells.append(f"{values['queue_ms']:.1f} / {values['compute_ms']:.1f} ({values['batch']:.1f})" if values else "—")
+            cells.append(f"{values['queue_ms']:.1f} / {values['compute_ms']:.1f} ({values['batch']:.1f})"
+                         if values else "—")
         lines.append(f"| {system} | {workload} | {concurrency} | {_fmt(row['p50_ms'])} | "
                      f"{_fmt(ensemble['request_ms'] if ensemble else None)} | " + " | ".join(cells) + " |")
-    lines += ["", "CPU of the servers' CPU during each point (percent of one CPU, median over the repeats; from /proc). "
+    lines += ["", "CPU of the servers' CPU during each point "
+              "(percent of one CPU, median over the repeats; from /proc). "
               "Python-backend stubs are named by their model; the ONNX models run in the `stub <model>` of the "
               "Python-based ORT backend, which the NGC container replaces with its native backend:", "",
               "| system | workload | c | total | biggest users |", "|---|---|---:|---:|---|"]
@@ -297,7 +303,8 @@ def _agreement(results: dict) -> list[str]:
              "Before timing, the baseline and Triton (gRPC) answered the same inputs:", "",
              "| workload | inputs | same label | max probability difference |", "|---|---:|---:|---:|"]
     for workload, entry in results["agreement"].items():
-        lines.append(f"| {workload} | {entry['inputs']} | {entry['same_label']} | {entry['max_probability_difference']:.2g} |")
+        lines.append(f"| {workload} | {entry['inputs']} | {entry['same_label']} | "
+                     f"{entry['max_probability_difference']:.2g} |")
     return lines
 
 

@@ -1,31 +1,44 @@
-"""``Client``: typed calls to this repository's endpoints over HTTP or gRPC, with retries and clear errors."""
+"""``Client``: typed calls to this repository's endpoints over HTTP or gRPC, with retries and clear errors.
+
+Everything but the blocking I/O lives in ``_base.BaseClient``, shared with ``AsyncClient``.
+"""
 
 from __future__ import annotations
 
-import random
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from tritonkit import catalog
 from tritonkit.client import codec
-from tritonkit.client.errors import ClientClosed, ClientError, InvalidInput, ServerUnavailable, translate
+from tritonkit.client._base import (
+    ADMIN_HEADER,
+    BACKOFF_BASE_S,
+    BACKOFF_CAP_S,
+    GRPC_ADMIN_HEADER,
+    PROTOCOLS,
+    BaseClient,
+    Call,
+    ClientOptions,
+    Done,
+    Pause,
+    Plan,
+    Step,
+    T,
+    advance,
+    backoff_s,
+)
+from tritonkit.client.errors import ClientError
 
-ADMIN_HEADER = "triton-admin-key"
-GRPC_ADMIN_HEADER = f"triton-grpc-protocol-{ADMIN_HEADER}"  # Triton prefixes the key on gRPC
-BACKOFF_BASE_S = 0.1
-BACKOFF_CAP_S = 2.0
-PROTOCOLS = ("http", "grpc")
+__all__ = ["ADMIN_HEADER", "BACKOFF_BASE_S", "BACKOFF_CAP_S", "GRPC_ADMIN_HEADER", "PROTOCOLS", "Client",
+           "ClientOptions", "backoff_s"]
 
 
-def backoff_s(attempt: int) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-    return random.uniform(0.0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
-
-
-class Client:
-    """A connection to the server; use it as a context manager.
+class Client(BaseClient):
+    """A blocking connection to the server; use it as a context manager.
 
     Args:
         url: ``host:port`` of the HTTP (default port 8000) or gRPC (8001) endpoint; ``http://`` is accepted.
@@ -34,118 +47,105 @@ class Client:
         retries: extra attempts, with exponential backoff and jitter, when the server is unavailable
             (connection refused or reset, 503, gRPC UNAVAILABLE); a 4xx is never retried.
         admin_key: the server's TRITON_ADMIN_KEY, for repository, config, load/unload and shared memory.
+
+    Raises:
+        ValueError: an option is out of range; the message names the allowed values.
     """
 
-    def __init__(self, url: str = "localhost:8000", *, protocol: str = "http", timeout_s: float = 30.0,
-                 retries: int = 3, admin_key: str | None = None):
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"protocol={protocol!r}; use 'http' or 'grpc'")
-        if timeout_s <= 0 or retries < 0:
-            raise ValueError("timeout_s must be > 0 and retries >= 0")
-        self.url = url.removeprefix("http://").removeprefix("https://")
-        self.protocol = protocol
-        self.timeout_s = timeout_s
-        self.retries = retries
-        self.admin_key = admin_key
-        self._batch_limits: dict[str, int] = {}
-        self._closed = False
-        if protocol == "http":
-            import tritonclient.http as module
+    _MODULES = {"http": "tritonclient.http", "grpc": "tritonclient.grpc"}
 
-            self._client = module.InferenceServerClient(self.url, connection_timeout=timeout_s,
-                                                        network_timeout=timeout_s)
-        else:
-            import tritonclient.grpc as module
-
-            # No channel_args: tritonclient's defaults lift gRPC's 4 MB message cap to 2 GB (Triton's own
-            # limit) and keep its keepalive settings; passing any channel_args would drop both.
-            self._client = module.InferenceServerClient(self.url)
-        self._module = module
+    def _connect(self) -> Any:
+        if self.protocol == "http":
+            return self._module.InferenceServerClient(self.url, connection_timeout=self.timeout_s,
+                                                      network_timeout=self.timeout_s)
+        # No channel_args: tritonclient's defaults lift gRPC's 4 MB message cap to 2 GB (Triton's own
+        # limit) and keep its keepalive settings; passing any channel_args would drop both.
+        return self._module.InferenceServerClient(self.url)
 
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *_) -> None:
+    def __exit__(self, *_: object) -> None:
         self.close()
 
     def close(self) -> None:
+        """Closes the connection; later calls raise ClientClosed. Closing twice is harmless."""
         if not self._closed:
             self._closed = True
             self._client.close()
 
-    # -- plumbing -------------------------------------------------------------------------------
+    # -- carrying out a plan, blocking --------------------------------------------------------
 
-    def _call(self, method: str, *args, **kwargs):
-        """One tritonclient call with retries on ServerUnavailable and translated errors."""
-        if self._closed:
-            raise ClientClosed("this Client is closed; create a new one")
-        if self.protocol == "grpc" and method not in ("is_server_live", "is_server_ready"):
-            kwargs.setdefault("client_timeout", self.timeout_s)
-        for attempt in range(self.retries + 1):
+    def _run(self, plan: Plan[T]) -> T:
+        try:
+            step = advance(plan)
+            while not isinstance(step, Done):
+                step = advance(plan, *self._perform(step))
+            return step.value
+        finally:
+            plan.close()  # an interrupted plan still runs its cleanup (the shared-memory region)
+
+    def _perform(self, step: Step) -> tuple[Any, ClientError | None]:
+        if isinstance(step, Pause):
+            time.sleep(step.seconds)
+            return None, None
+        try:
+            return self._send(step), None
+        except ClientError as error:
+            return None, error  # for the plan to handle or let rise
+
+    def _send(self, call: Call) -> Any:
+        """One tritonclient call, retried while the server is unavailable; errors come out translated."""
+        method, kwargs = self._prepare(call)
+        attempt = 0
+        while True:
             try:
-                return getattr(self._client, method)(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - translated below, at this one boundary
-                error = translate(exc)
-                if not isinstance(error, ServerUnavailable) or attempt == self.retries:
-                    raise error from exc
-            time.sleep(backoff_s(attempt))
-        raise AssertionError("unreachable")
-
-    def _admin(self) -> dict[str, str]:
-        if not self.admin_key:
-            return {}
-        return {GRPC_ADMIN_HEADER if self.protocol == "grpc" else ADMIN_HEADER: self.admin_key}
-
-    def _json(self, value):
-        if self.protocol == "grpc":
-            from google.protobuf import json_format
-
-            return json_format.MessageToDict(value, preserving_proto_field_name=True)
-        return value
+                return method(*call.args, **kwargs)
+            except Exception as exc:  # _retry_delay_s translates it, and raises it unless it is worth a retry
+                time.sleep(self._retry_delay_s(exc, attempt))
+            attempt += 1
 
     # -- health and management ------------------------------------------------------------------
 
     def is_ready(self) -> bool:
-        try:
-            return bool(self._call("is_server_ready"))
-        except ServerUnavailable:
-            return False
+        """True when the server is ready (every model loaded); False when it cannot be reached."""
+        return self._run(self._plan_is_ready())
 
     def wait_until_ready(self, timeout_s: float = 60.0) -> float:
-        """Polls readiness until ``timeout_s``; returns the seconds waited or raises ServerUnavailable."""
-        start = time.monotonic()
-        while not self.is_ready():
-            if time.monotonic() - start > timeout_s:
-                raise ServerUnavailable(f"{self.url} was not ready after {timeout_s:g} s")
-            time.sleep(0.2)
-        return time.monotonic() - start
+        """Polls readiness until ``timeout_s``; returns the seconds waited.
 
-    def server_metadata(self) -> dict:
-        return self._json(self._call("get_server_metadata"))
+        Raises:
+            ServerUnavailable: not ready within ``timeout_s``.
+        """
+        return self._run(self._plan_wait_until_ready(timeout_s))
 
-    def metadata(self, model: str, version: int | None = None) -> dict:
-        return self._json(self._call("get_model_metadata", model, model_version=_version(version)))
+    def server_metadata(self) -> dict[str, Any]:
+        """The server's name, version and extensions."""
+        return self._run(self._plan_server_metadata())
 
-    def config(self, model: str) -> dict:
+    def metadata(self, model: str, version: int | None = None) -> dict[str, Any]:
+        """The model's inputs and outputs with their types and shapes."""
+        return self._run(self._plan_metadata(model, version))
+
+    def config(self, model: str) -> dict[str, Any]:
         """The model's configuration (admin API)."""
-        answer = self._json(self._call("get_model_config", model, headers=self._admin()))
-        return answer.get("config", answer)
+        return self._run(self._plan_config(model))
 
-    def models(self) -> list[dict]:
+    def models(self) -> list[dict[str, Any]]:
         """Every model the repositories hold: name, version, state (admin API)."""
-        answer = self._json(self._call("get_model_repository_index", headers=self._admin()))
-        entries = answer.get("models", []) if isinstance(answer, dict) else answer
-        return [{"name": e["name"], "version": e.get("version", ""), "state": e.get("state", "")} for e in entries]
+        return self._run(self._plan_models())
 
-    def statistics(self, model: str = "") -> list[dict]:
-        return self._json(self._call("get_inference_statistics", model_name=model)).get("model_stats", [])
+    def statistics(self, model: str = "") -> list[dict[str, Any]]:
+        """Triton's inference statistics per model (every model when ``model`` is empty)."""
+        return self._run(self._plan_statistics(model))
 
     def load(self, model: str) -> None:
         """Loads (or reloads) a model; needs MODEL_CONTROL=explicit and the admin key."""
-        self._call("load_model", model, headers=self._admin())
+        self._run(self._plan_load(model))
 
     def unload(self, model: str) -> None:
-        self._call("unload_model", model, headers=self._admin())
+        """Unloads a model; needs MODEL_CONTROL=explicit and the admin key."""
+        self._run(self._plan_unload(model))
 
     # -- inference ------------------------------------------------------------------------------
 
@@ -153,123 +153,46 @@ class Client:
               version: int | None = None) -> dict[str, np.ndarray]:
         """Runs ``model``; splits inputs longer than the model's max_batch_size into several requests.
 
-        Returns:
-            Every requested output (all of them when ``outputs`` is None) as numpy arrays.
-        """
-        rows = len(next(iter(inputs.values())))
-        limit = self._batch_limits.get(model, rows) or rows
-        try:
-            return _merge([self._infer_once(model, chunk, outputs, version) for chunk in _chunks(inputs, limit)])
-        except InvalidInput as exc:
-            if exc.batch_limit is None or exc.batch_limit >= limit:
-                raise
-            self._batch_limits[model] = exc.batch_limit  # learnt once, then every call splits
-            return self.infer(model, inputs, outputs=outputs, version=version)
+        Args:
+            model: the model's name.
+            inputs: input name -> array with the batch on the first axis (bytes as ``dtype=object``).
+            outputs: the outputs to return; None for all of them.
+            version: the model version; None for the server's version policy.
 
-    def _infer_once(self, model, inputs, outputs, version, shared_memory: Callable | None = None):
-        tensors = []
-        for name, array in inputs.items():
-            tensor = self._module.InferInput(name, list(array.shape), _triton_dtype(array))
-            if shared_memory is None:
-                tensor.set_data_from_numpy(array)  # binary tensor data on HTTP too
-            else:
-                shared_memory(tensor, array)
-            tensors.append(tensor)
-        requested = [self._module.InferRequestedOutput(name) for name in outputs] if outputs else None
-        result = self._call("infer", model, tensors, model_version=_version(version), outputs=requested)
-        names = outputs or [output["name"] for output in _outputs_of(result, self.protocol)]
-        return {name: result.as_numpy(name) for name in names}
+        Returns:
+            Every requested output as a numpy array.
+        """
+        return self._run(self._plan_infer(model, inputs, outputs, version))
 
     def infer_with_shared_memory(self, model: str, inputs: dict[str, np.ndarray], *,
-                                 outputs: Sequence[str] | None = None, version: int | None = None):
+                                 outputs: Sequence[str] | None = None,
+                                 version: int | None = None) -> dict[str, np.ndarray]:
         """Like ``infer``, but the inputs travel through a system shared-memory region (same host only).
 
         Worth it for large tensors: the request carries only the region's name. Needs the admin key
-        (the shared-memory API is restricted) and a server on this machine.
+        (the shared-memory API is restricted) and a server on this machine; no batch splitting.
         """
-        from tritonclient.utils import shared_memory as shm
-
-        name = f"tritonkit-{uuid.uuid4().hex[:12]}"
-        size = sum(_nbytes(array) for array in inputs.values())
-        region = shm.create_shared_memory_region(name, f"/{name}", size)
-        offsets = {}
-        try:
-            self._call("register_system_shared_memory", name, f"/{name}", size, headers=self._admin())
-            offset = 0
-            for key, array in inputs.items():
-                shm.set_shared_memory_region(region, [array], offset=offset)
-                offsets[key] = offset
-                offset += _nbytes(array)
-            attach = lambda tensor, array: tensor.set_shared_memory(name, _nbytes(array), offsets[tensor.name()])  # noqa: E731
-            return self._infer_once(model, inputs, outputs, version, shared_memory=attach)
-        finally:
-            try:
-                self._call("unregister_system_shared_memory", name, headers=self._admin())
-            except ClientError:
-                pass  # the region is gone with the server; nothing to undo
-            shm.destroy_shared_memory_region(region)
+        return self._run(self._plan_infer_with_shared_memory(model, inputs, outputs, version))
 
     # -- typed helpers per public endpoint --------------------------------------------------------
 
     def embed(self, texts: Sequence[str] | str) -> np.ndarray:
         """Sentence embeddings [n, 384], L2-normalized (``text_embedding``)."""
-        return self.infer("text_embedding", codec.texts_input(texts), outputs=["EMBEDDING"])["EMBEDDING"]
+        return self._run(self._plan_embed(texts))
 
-    def sentiment(self, texts: Sequence[str] | str, *, model: str = "text_sentiment",
+    def sentiment(self, texts: Sequence[str] | str, *, model: str = catalog.SENTIMENT_ENDPOINTS[0],
                   version: int | None = None) -> list[codec.Prediction]:
         """negative/positive with probabilities, from ``text_sentiment`` (MiniLM) or ``lstm_sentiment``."""
-        if model not in codec.SENTIMENT_MODELS:
-            raise ValueError(f"model={model!r}; use one of {', '.join(codec.SENTIMENT_MODELS)}")
-        out = self.infer(model, codec.texts_input(texts), outputs=["LABEL", "PROBABILITIES"], version=version)
-        return codec.predictions(out, codec.SENTIMENT_LABELS)
+        return self._run(self._plan_sentiment(texts, model, version))
 
-    def classify_digit(self, images) -> list[codec.Prediction]:
+    def classify_digit(self, images: codec.Image | Iterable[codec.Image]) -> list[codec.Prediction]:
         """Digits from encoded images (bytes), image file paths or PIL images (``digit_classifier``)."""
-        out = self.infer("digit_classifier", codec.images_input(images), outputs=["LABEL", "PROBABILITIES"])
-        return codec.predictions(out, codec.DIGIT_LABELS)
+        return self._run(self._plan_classify_digit(images))
 
-    def predict_diabetes(self, rows) -> np.ndarray:
+    def predict_diabetes(self, rows: npt.ArrayLike) -> np.ndarray:
         """Disease progression for rows of sklearn's 10 scaled diabetes features."""
-        out = self.infer("diabetes_regressor", codec.rows_input(rows, 10), outputs=["PREDICTION"])
-        return out["PREDICTION"][:, 0]
+        return self._run(self._plan_predict_diabetes(rows))
 
-    def predict_cancer(self, rows) -> np.ndarray:
+    def predict_cancer(self, rows: npt.ArrayLike) -> np.ndarray:
         """Probability of sklearn's label 1 (benign) for rows of the 30 breast-cancer features."""
-        return self.infer("cancer_classifier", codec.rows_input(rows, 30), outputs=["PROBABILITY"])["PROBABILITY"][:, 0]
-
-
-def _version(version: int | None) -> str:
-    return "" if version is None else str(version)
-
-
-def _triton_dtype(array: np.ndarray) -> str:
-    from tritonclient.utils import np_to_triton_dtype
-
-    return "BYTES" if array.dtype == np.object_ else np_to_triton_dtype(array.dtype)
-
-
-def _nbytes(array: np.ndarray) -> int:
-    if array.dtype == np.object_:
-        from tritonclient.utils import serialized_byte_size, serialize_byte_tensor
-
-        return serialized_byte_size(serialize_byte_tensor(array))
-    return array.nbytes
-
-
-def _chunks(inputs: dict[str, np.ndarray], limit: int):
-    rows = len(next(iter(inputs.values())))
-    for start in range(0, rows, limit):
-        yield {name: array[start : start + limit] for name, array in inputs.items()}
-
-
-def _merge(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    if len(parts) == 1:
-        return parts[0]
-    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-
-
-def _outputs_of(result, protocol: str) -> list[dict]:
-    response = result.get_response()
-    if protocol == "grpc":
-        return [{"name": output.name} for output in response.outputs]
-    return response["outputs"]
+        return self._run(self._plan_predict_cancer(rows))

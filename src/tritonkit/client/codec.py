@@ -1,16 +1,32 @@
-"""Request and answer shapes of the public endpoints, shared by the sync and asyncio clients."""
+"""Request and answer shapes of the public endpoints, shared by the sync and asyncio clients.
+
+Labels and endpoint names come from ``tritonkit.catalog``, where export defines them too.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import io
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any, Protocol, TypeAlias, cast
 
 import numpy as np
+import numpy.typing as npt
 
-SENTIMENT_LABELS = ("negative", "positive")  # PROBABILITIES order of text_sentiment and lstm_sentiment
-DIGIT_LABELS = tuple(str(digit) for digit in range(10))
-SENTIMENT_MODELS = ("text_sentiment", "lstm_sentiment")
+from tritonkit import catalog
+
+CLASS_OUTPUTS = ("LABEL", "PROBABILITIES")  # what text_sentiment, lstm_sentiment and digit_classifier answer
+
+
+class SupportsSave(Protocol):
+    """A PIL image, or anything else that writes itself to a file object in a named format."""
+
+    def save(self, fp: Any, format: str | None = None) -> Any: ...
+
+
+Image: TypeAlias = bytes | bytearray | str | os.PathLike[str] | SupportsSave
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,37 +38,43 @@ class Prediction:
 
     @property
     def confidence(self) -> float:
+        """The probability of ``label``."""
         return self.probabilities[self.label]
 
 
 def texts_input(texts: Sequence[str] | str) -> dict[str, np.ndarray]:
+    """``TEXT`` [n, 1] of UTF-8 bytes, as the text endpoints take it."""
     if isinstance(texts, str):
         texts = [texts]
     return {"TEXT": np.array([[text.encode("utf-8")] for text in texts], dtype=np.object_)}
 
 
-def image_bytes(image) -> bytes:
+def image_bytes(image: Image) -> bytes:
     """bytes stay as they are; a path is read; a PIL image is encoded as PNG."""
     if isinstance(image, (bytes, bytearray)):
         return bytes(image)
-    if isinstance(image, (str, Path)):
+    if isinstance(image, (str, os.PathLike)):
         return Path(image).read_bytes()
     if hasattr(image, "save"):  # PIL.Image, without importing Pillow for the other cases
-        import io
-
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
         return buffer.getvalue()
     raise TypeError(f"an image must be bytes, a path or a PIL image, not {type(image).__name__}")
 
 
-def images_input(images: Iterable) -> dict[str, np.ndarray]:
-    if isinstance(images, (bytes, bytearray, str, Path)) or hasattr(images, "save"):
-        images = [images]
-    return {"IMAGE": np.array([[image_bytes(image)] for image in images], dtype=np.object_)}
+def images_input(images: Image | Iterable[Image]) -> dict[str, np.ndarray]:
+    """``IMAGE`` [n, 1] of encoded image bytes, from one image or several."""
+    single = isinstance(images, (bytes, bytearray, str, os.PathLike)) or hasattr(images, "save")
+    items = [cast(Image, images)] if single else list(cast(Iterable[Image], images))
+    return {"IMAGE": np.array([[image_bytes(image)] for image in items], dtype=np.object_)}
 
 
-def rows_input(rows, width: int) -> dict[str, np.ndarray]:
+def rows_input(rows: npt.ArrayLike, width: int) -> dict[str, np.ndarray]:
+    """``FEATURES`` [n, width] float32 from one row or several.
+
+    Raises:
+        ValueError: the rows do not have ``width`` features each.
+    """
     array = np.asarray(rows, dtype=np.float32)
     if array.ndim == 1:
         array = array[None, :]
@@ -61,9 +83,16 @@ def rows_input(rows, width: int) -> dict[str, np.ndarray]:
     return {"FEATURES": array}
 
 
+def check_sentiment_model(model: str) -> None:
+    """Raises ValueError, naming the choices, for a model that is not a sentiment endpoint."""
+    if model not in catalog.SENTIMENT_ENDPOINTS:
+        raise ValueError(f"model={model!r}; use one of {', '.join(catalog.SENTIMENT_ENDPOINTS)}")
+
+
 def predictions(outputs: dict[str, np.ndarray], labels: Sequence[str]) -> list[Prediction]:
+    """``LABEL`` and ``PROBABILITIES`` rows as Predictions, the probabilities named by ``labels`` in order."""
     result = []
-    for label, probabilities in zip(outputs["LABEL"].reshape(-1), outputs["PROBABILITIES"]):
+    for label, probabilities in zip(outputs["LABEL"].reshape(-1), outputs["PROBABILITIES"], strict=True):
         text = label.decode() if isinstance(label, bytes) else str(label)
-        result.append(Prediction(text, {name: float(p) for name, p in zip(labels, probabilities)}))
+        result.append(Prediction(text, {name: float(p) for name, p in zip(labels, probabilities, strict=True)}))
     return result

@@ -15,6 +15,7 @@ Only ServerUnavailable is transient: the client retries it (never a 4xx).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 

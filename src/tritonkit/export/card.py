@@ -14,7 +14,8 @@ def render(specs: list[ModelSpec], repository: Path) -> str:
     lines = [
         "# Models",
         "",
-        "Written by `make export` (`python -m tritonkit.export`) from each version's `export.json`; do not edit by hand.",
+        "Written by `make export` (`python -m tritonkit.export`) from each version's `export.json`; "
+        "do not edit by hand.",
         "Parity: max absolute error of the ONNX graph against the source framework on the held-out rows.",
         "",
         "| model | version | source | format | size | parity max error (tolerance) | held-out metric | export time |",

@@ -144,7 +144,7 @@ def compare_tensors(model: Model, kind: str, values, onnx_path: Path) -> list[Pr
 
 def _compare_dims(model: Model, field: str, config_dims: list[int], graph_dims: list[int]) -> list[Problem]:
     compatible = len(config_dims) == len(graph_dims) and all(
-        g == -1 or c == g for c, g in zip(config_dims, graph_dims, strict=False)
+        g in (-1, c) for c, g in zip(config_dims, graph_dims, strict=False)
     )
     if compatible:
         return []
@@ -155,29 +155,9 @@ def _compare_dims(model: Model, field: str, config_dims: list[int], graph_dims: 
 
 def check_ensemble(model: Model, models: dict[str, Model]) -> list[Problem]:
     """Wiring of ``ensemble_scheduling``: existence, types and shapes, produced once, consumed."""
-    problems = []
-    # tensor name -> (data_type, dims, who): ensemble inputs are produced by the caller
-    produced = {name: (t.data_type, list(t.dims), "ensemble input") for name, t in model.tensors("input").items()}
-    consumed: set[str] = set()
     steps = list(model.config.ensemble_scheduling.step)
-    for index, step in enumerate(steps):
-        target = models.get(step.model_name)
-        field = f"ensemble_scheduling.step[{index}] ({step.model_name})"
-        if target is None:
-            problems.append(Problem(model.path, field, f"model {step.model_name!r} is in no repository; "
-                                                       "fix model_name or add the model"))
-        for step_output, tensor_name in step.output_map.items():
-            spec = target.tensors("output").get(step_output) if target else None
-            if target is not None and spec is None:
-                problems.append(Problem(model.path, f"{field} output_map", f"{step.model_name} has no output "
-                                        f"{step_output!r} (it has {sorted(target.tensors('output'))})"))
-            if tensor_name in produced:
-                problems.append(Problem(model.path, f"{field} output_map", f"tensor {tensor_name!r} is already "
-                                        f"produced by {produced[tensor_name][2]}; give it another name"))
-                continue
-            # An unknown model or output still produces the tensor: report the root cause only.
-            who = f"step {index} ({step.model_name})"
-            produced[tensor_name] = (spec.data_type, list(spec.dims), who) if spec else (None, None, who)
+    problems, produced = _step_outputs(model, models, steps)
+    consumed: set[str] = set()
     for index, step in enumerate(steps):
         target = models.get(step.model_name)
         field = f"ensemble_scheduling.step[{index}] ({step.model_name}) input_map"
@@ -205,6 +185,32 @@ def check_ensemble(model: Model, models: dict[str, Model]) -> list[Problem]:
     return problems
 
 
+def _step_outputs(model: Model, models: dict[str, Model], steps: list) -> tuple[list[Problem], dict[str, tuple]]:
+    """The steps' output_maps: their problems, and every tensor produced (name -> (data_type, dims, who))."""
+    problems = []
+    # tensor name -> (data_type, dims, who): ensemble inputs are produced by the caller
+    produced = {name: (t.data_type, list(t.dims), "ensemble input") for name, t in model.tensors("input").items()}
+    for index, step in enumerate(steps):
+        target = models.get(step.model_name)
+        field = f"ensemble_scheduling.step[{index}] ({step.model_name})"
+        if target is None:
+            problems.append(Problem(model.path, field, f"model {step.model_name!r} is in no repository; "
+                                                       "fix model_name or add the model"))
+        for step_output, tensor_name in step.output_map.items():
+            spec = target.tensors("output").get(step_output) if target else None
+            if target is not None and spec is None:
+                problems.append(Problem(model.path, f"{field} output_map", f"{step.model_name} has no output "
+                                        f"{step_output!r} (it has {sorted(target.tensors('output'))})"))
+            if tensor_name in produced:
+                problems.append(Problem(model.path, f"{field} output_map", f"tensor {tensor_name!r} is already "
+                                        f"produced by {produced[tensor_name][2]}; give it another name"))
+                continue
+            # An unknown model or output still produces the tensor: report the root cause only.
+            who = f"step {index} ({step.model_name})"
+            produced[tensor_name] = (spec.data_type, list(spec.dims), who) if spec else (None, None, who)
+    return problems, produced
+
+
 def _wire_types(path: Path, field: str, name: str, producer, consumer) -> list[Problem]:
     data_type, dims, who = producer
     problems = []
@@ -220,7 +226,7 @@ def _wire_types(path: Path, field: str, name: str, producer, consumer) -> list[P
 
 
 def _dims_agree(left: list[int], right: list[int]) -> bool:
-    return len(left) == len(right) and all(a == -1 or b == -1 or a == b for a, b in zip(left, right, strict=False))
+    return len(left) == len(right) and all(-1 in (a, b) or a == b for a, b in zip(left, right, strict=False))
 
 
 def _dtype_name(value: int) -> str:

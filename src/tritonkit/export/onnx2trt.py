@@ -85,7 +85,8 @@ def build_engine(onnx_path: Path, engine_path: Path, shapes: dict) -> None:
     profile = Profile()
     for name, (low, opt, high) in shapes.items():
         profile.add(name, min=low, opt=opt, max=high)
-    engine = engine_from_network(network_from_onnx_path(str(onnx_path)), config=CreateConfig(fp16=True, profiles=[profile]))
+    engine = engine_from_network(network_from_onnx_path(str(onnx_path)),
+                                 config=CreateConfig(fp16=True, profiles=[profile]))
     engine_path.parent.mkdir(parents=True, exist_ok=True)
     save_engine(engine, str(engine_path))
 

@@ -81,7 +81,8 @@ STEPS: dict[str, StepSpec] = {
             "TEXT -> the LSTM's word pieces (its own vocabulary, no [CLS]/[SEP]), padded per request to a length "
             f"bucket, truncated at {catalog.MAX_TOKENS}. Code: src/tritonkit/steps/steps.py.",
             inputs=(TEXT,),
-            outputs=(Like("lstm_sentiment_classifier", "input_ids"), Like("lstm_sentiment_classifier", "attention_mask")),
+            outputs=(Like("lstm_sentiment_classifier", "input_ids"),
+                     Like("lstm_sentiment_classifier", "attention_mask")),
             parameters=MAX_TOKENS,
         ),
         StepSpec(

@@ -118,7 +118,8 @@ def run_model(module, texts: list[str], batch_size: int = ENCODE_BATCH) -> np.nd
     with torch.no_grad():
         for start in range(0, len(texts), batch_size):
             feed = tokenize(texts[start : start + batch_size])
-            outputs.append(module(torch.from_numpy(feed["input_ids"]), torch.from_numpy(feed["attention_mask"])).numpy())
+            outputs.append(module(torch.from_numpy(feed["input_ids"]),
+                                  torch.from_numpy(feed["attention_mask"])).numpy())
     return np.concatenate(outputs).astype(np.float32)
 
 

@@ -29,11 +29,11 @@ def check_parity(
             message names the output, the error, the worst row and the tolerance.
     """
     errors = {}
-    for name, reference in expected.items():
+    for name, value in expected.items():
         if name not in actual:
             raise ParityError(f"{model_name}: the ONNX graph has no output {name!r} (it has {sorted(actual)})")
         got = np.asarray(actual[name], dtype=np.float64)
-        reference = np.asarray(reference, dtype=np.float64)
+        reference = np.asarray(value, dtype=np.float64)
         if got.shape != reference.shape:
             raise ParityError(f"{model_name}: output {name!r} has shape {got.shape}, {source} gives {reference.shape}")
         difference = np.nan_to_num(np.abs(got - reference), nan=np.inf)  # a NaN is the worst error

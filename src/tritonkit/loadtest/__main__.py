@@ -30,7 +30,8 @@ HERE = Path(__file__).resolve().parent  # locustfile.py and locust.conf ship in 
 USER_CLASSES = ("MixedUser", "SentimentUser", "LstmUser", "EmbeddingUser", "DigitUser", "DiabetesUser", "CancerUser")
 ROLLOUT_MODEL = "lstm_sentiment_classifier"
 SERVER_READY_TIMEOUT_S = 180  # every model on 2 shared cores, with room for a busy machine
-ROLLOUT_MODELS = {"model_repository": [ROLLOUT_MODEL], "ensembles": ["lstm_tokenizer", "sentiment_postprocess", "lstm_sentiment"]}
+ROLLOUT_MODELS = {"model_repository": [ROLLOUT_MODEL],
+                  "ensembles": ["lstm_tokenizer", "sentiment_postprocess", "lstm_sentiment"]}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,7 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--grpc-port", type=int, default=8001, help="the server's gRPC port")
     parser.add_argument("--metrics-port", type=int, default=8002, help="the server's metrics port")
     parser.add_argument("--protocol", choices=("http", "grpc"), default="http")
-    parser.add_argument("--user", choices=USER_CLASSES, default="MixedUser", help="user class (one per endpoint or mixed)")
+    parser.add_argument("--user", choices=USER_CLASSES, default="MixedUser",
+                        help="user class (one per endpoint or mixed)")
     parser.add_argument("--users", type=int, default=8, help="concurrent users")
     parser.add_argument("--spawn-rate", type=float, default=4.0, help="users started per second")
     parser.add_argument("--run-time", type=int, default=60, help="seconds; the run always stops by then")
@@ -108,7 +110,7 @@ def run_locust(args) -> int:
         "--report-json", str(args.results / "endpoints.json"), args.user,
     ]
     print(f"locust: {args.user} x{args.users} over {args.protocol} for {args.run_time} s ({args.shape})", flush=True)
-    done = subprocess.run(command, cwd=paths.root(), timeout=args.run_time + 120)
+    done = subprocess.run(command, cwd=paths.root(), timeout=args.run_time + 120, check=False)
     return done.returncode
 
 
@@ -119,7 +121,8 @@ def summary(args, client_side: dict, server_side: dict) -> str:
         "Client: locust's view of each endpoint. Server: the change in Triton's own counters over the run",
         "(queue = waiting for a batch or an instance; compute = input + inference + output, per request).",
         "",
-        "| endpoint | requests | failures | rps | p50 ms | p95 ms | p99 ms | server queue ms | server compute ms | avg batch |",
+        "| endpoint | requests | failures | rps | p50 ms | p95 ms | p99 ms "
+        "| server queue ms | server compute ms | avg batch |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, result in sorted(client_side["endpoints"].items()):
@@ -127,7 +130,8 @@ def summary(args, client_side: dict, server_side: dict) -> str:
         lines.append(
             f"| `{name}` | {result['num_requests']} | {result['num_failures']} | {result['rps']:.1f} "
             f"| {result['p50_ms']:.0f} | {result['p95_ms']:.0f} | {result['p99_ms']:.0f} "
-            f"| {server.get('avg_queue_ms', 0):.1f} | {server.get('avg_compute_ms', 0):.1f} | {server.get('avg_batch', 0):.1f} |"
+            f"| {server.get('avg_queue_ms', 0):.1f} | {server.get('avg_compute_ms', 0):.1f} "
+            f"| {server.get('avg_batch', 0):.1f} |"
         )
     steps = sorted(set(server_side) - set(client_side["endpoints"]))
     if steps:
@@ -135,8 +139,8 @@ def summary(args, client_side: dict, server_side: dict) -> str:
                   "| model | requests | queue ms | compute ms | avg batch |", "|---|---|---|---|---|"]
         for name in steps:
             s = server_side[name]
-            lines.append(f"| `{name}` | {s.get('success', 0):.0f} | {s['avg_queue_ms']:.1f} | {s['avg_compute_ms']:.1f} "
-                         f"| {s['avg_batch']:.1f} |")
+            lines.append(f"| `{name}` | {s.get('success', 0):.0f} | {s['avg_queue_ms']:.1f} "
+                         f"| {s['avg_compute_ms']:.1f} | {s['avg_batch']:.1f} |")
     cpu = client_side["generator_cpu_percent"]
     lines += ["", f"Load generator CPU: mean {cpu['mean']:.0f}%, peak {cpu['peak']:.0f}% of one core"
               + (" (above 90%: it may be the bottleneck)" if cpu["peak"] > 90 else "") + ".", ""]
@@ -173,7 +177,8 @@ def rollout(args) -> int:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
     endpoint = json.loads((args.results / "endpoints.json").read_text())["endpoints"].get("lstm_sentiment", {})
-    report = {"requests": endpoint.get("num_requests", 0), "failed_requests": endpoint.get("num_failures", -1), **events}
+    report = {"requests": endpoint.get("num_requests", 0), "failed_requests": endpoint.get("num_failures", -1),
+              **events}
     (args.results / "rollout.json").write_text(json.dumps(report, indent=2))
     print(f"rollout under load: {report['failed_requests']} failed of {report['requests']} requests; "
           f"versions {report.get('versions_before')} -> {report.get('versions_after')} "

@@ -68,7 +68,10 @@ class MixedUser(TritonUser):
 
 
 def _focused(name: str, task_method):
-    """A user class that runs one of MixedUser's tasks only (focused runs: ``python -m tritonkit.loadtest --user X``)."""
+    """A user class that runs one of MixedUser's tasks only.
+
+    For focused runs: ``python -m tritonkit.loadtest --user X``.
+    """
     return type(name, (TritonUser,), {"wait_time": between(0.0, 0.05), "tasks": [task_method]})
 
 

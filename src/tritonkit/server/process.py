@@ -130,7 +130,8 @@ class TritonServer:
 
         return subprocess.Popen(argv, env=env, cwd=self._cwd(), stdout=output,
                                 stderr=subprocess.STDOUT if output is not None else None,
-                                start_new_session=True, preexec_fn=before_exec)
+                                start_new_session=True,
+                                preexec_fn=before_exec)  # noqa: PLW1509 - prctl(PR_SET_PDEATHSIG) must run in the child before exec
 
     @staticmethod
     def _cwd() -> str | None:

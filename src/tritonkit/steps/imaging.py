@@ -44,7 +44,7 @@ def open_image(raw, row: int, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int 
     try:
         image.load()
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise RequestError(f"IMAGE row {row} could not be decoded ({exc}); send a complete image file")
+        raise RequestError(f"IMAGE row {row} could not be decoded ({exc}); send a complete image file") from None
     return image
 
 

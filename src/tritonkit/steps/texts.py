@@ -20,7 +20,8 @@ def decode_text(raw, row: int, max_bytes: int = MAX_TEXT_BYTES) -> str:
     try:
         text = bytes(raw).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RequestError(f"TEXT row {row} is not valid UTF-8 ({exc.reason} at byte {exc.start}); encode it as UTF-8")
+        raise RequestError(f"TEXT row {row} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+                           "encode it as UTF-8") from None
     if not text.strip():
         raise RequestError(f"TEXT row {row} is empty; send at least one non-space character")
     return text
