@@ -4,14 +4,34 @@
     with Client("localhost:8001", protocol="grpc") as triton:
         triton.sentiment(["Great food!"])      # [Prediction(label='positive', probabilities={...})]
 
-It imports no torch, transformers or tensorrt: ``pip install '.[client]'`` is enough. Names are loaded on
-first use, so ``client.health`` (standard library only) serves the launcher without numpy or tritonclient.
+``AsyncClient`` has the same options, calls and helpers as coroutines. It imports no torch, transformers or
+tensorrt: ``pip install '.[client]'`` is enough. Names are loaded on first use, so ``client.health``
+(standard library only) serves the launcher without numpy or tritonclient.
 """
 
+from __future__ import annotations
+
 import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the real names for type checkers; at run time __getattr__ loads them on first use
+    from tritonkit.client.aio import AsyncClient
+    from tritonkit.client.client import Client, ClientOptions
+    from tritonkit.client.codec import Prediction
+    from tritonkit.client.errors import (
+        ClientClosed,
+        ClientError,
+        Forbidden,
+        InvalidInput,
+        ModelNotFound,
+        ServerUnavailable,
+        Timeout,
+    )
+    from tritonkit.client.health import ServerNotReady, wait_until_ready
 
 _EXPORTS = {
     "Client": "tritonkit.client.client",
+    "ClientOptions": "tritonkit.client.client",
     "AsyncClient": "tritonkit.client.aio",
     "Prediction": "tritonkit.client.codec",
     "ClientClosed": "tritonkit.client.errors",
@@ -24,10 +44,13 @@ _EXPORTS = {
     "ServerNotReady": "tritonkit.client.health",
     "wait_until_ready": "tritonkit.client.health",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [  # the same names as _EXPORTS (a unit test checks), written out for tools that read __all__
+    "AsyncClient", "Client", "ClientClosed", "ClientError", "ClientOptions", "Forbidden", "InvalidInput",
+    "ModelNotFound", "Prediction", "ServerNotReady", "ServerUnavailable", "Timeout", "wait_until_ready",
+]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'tritonkit.client' has no attribute {name!r}")
     return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -19,7 +19,6 @@ from collections.abc import Generator, Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
 
-import numpy as np
 import numpy.typing as npt
 from tritonclient.utils import shared_memory as shm
 
@@ -239,8 +238,8 @@ class BaseClient:
 
     # -- inference ------------------------------------------------------------------------------
 
-    def _plan_infer(self, model: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str] | None,
-                    version: int | None) -> Plan[dict[str, np.ndarray]]:
+    def _plan_infer(self, model: str, inputs: Mapping[str, npt.NDArray[Any]], outputs: Sequence[str] | None,
+                    version: int | None) -> Plan[dict[str, npt.NDArray[Any]]]:
         rows = _tensors.batch_rows(inputs)
         while True:
             limit = self._batch_limits.get(model, rows)
@@ -261,17 +260,17 @@ class BaseClient:
         self._batch_limits[model] = learnt  # learnt once per client, then every call splits
         return True
 
-    def _plan_infer_once(self, model: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str] | None,
+    def _plan_infer_once(self, model: str, inputs: Mapping[str, npt.NDArray[Any]], outputs: Sequence[str] | None,
                          version: int | None, places: Mapping[str, _tensors.Placement] | None = None,
-                         ) -> Plan[dict[str, np.ndarray]]:
+                         ) -> Plan[dict[str, npt.NDArray[Any]]]:
         tensors = _tensors.infer_inputs(self._module, inputs, places)
         requested = _tensors.requested_outputs(self._module, outputs)
         result = yield Call("infer", (model, tensors), {"model_version": _version(version), "outputs": requested})
         return _tensors.decode(result, outputs, self.protocol)
 
-    def _plan_infer_with_shared_memory(self, model: str, inputs: Mapping[str, np.ndarray],
+    def _plan_infer_with_shared_memory(self, model: str, inputs: Mapping[str, npt.NDArray[Any]],
                                        outputs: Sequence[str] | None, version: int | None,
-                                       ) -> Plan[dict[str, np.ndarray]]:
+                                       ) -> Plan[dict[str, npt.NDArray[Any]]]:
         _tensors.batch_rows(inputs)
         name = f"tritonkit-{uuid.uuid4().hex[:12]}"
         places = _tensors.placements(name, inputs)
@@ -297,7 +296,7 @@ class BaseClient:
 
     # -- typed helpers per public endpoint --------------------------------------------------------
 
-    def _plan_embed(self, texts: Sequence[str] | str) -> Plan[np.ndarray]:
+    def _plan_embed(self, texts: Sequence[str] | str) -> Plan[npt.NDArray[Any]]:
         out = yield from self._plan_infer("text_embedding", codec.texts_input(texts), ["EMBEDDING"], None)
         return out["EMBEDDING"]
 
@@ -311,10 +310,10 @@ class BaseClient:
         out = yield from self._plan_infer("digit_classifier", codec.images_input(images), codec.CLASS_OUTPUTS, None)
         return codec.predictions(out, catalog.DIGIT_LABELS)
 
-    def _plan_predict_diabetes(self, rows: npt.ArrayLike) -> Plan[np.ndarray]:
+    def _plan_predict_diabetes(self, rows: npt.ArrayLike) -> Plan[npt.NDArray[Any]]:
         out = yield from self._plan_infer("diabetes_regressor", codec.rows_input(rows, 10), ["PREDICTION"], None)
         return out["PREDICTION"][:, 0]
 
-    def _plan_predict_cancer(self, rows: npt.ArrayLike) -> Plan[np.ndarray]:
+    def _plan_predict_cancer(self, rows: npt.ArrayLike) -> Plan[npt.NDArray[Any]]:
         out = yield from self._plan_infer("cancer_classifier", codec.rows_input(rows, 30), ["PROBABILITY"], None)
         return out["PROBABILITY"][:, 0]

@@ -12,9 +12,10 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from tritonclient.utils import np_to_triton_dtype, serialize_byte_tensor, serialized_byte_size
 
-Arrays = Mapping[str, np.ndarray]
+Arrays = Mapping[str, npt.NDArray[Any]]
 # Where one input lies in a shared-memory region: (region name, byte size, offset).
 Placement = tuple[str, int, int]
 
@@ -44,14 +45,14 @@ def chunks(inputs: Arrays, rows: int, limit: int) -> Iterator[Arrays]:
         yield {name: array[start : start + limit] for name, array in inputs.items()}
 
 
-def merge(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def merge(parts: Sequence[dict[str, npt.NDArray[Any]]]) -> dict[str, npt.NDArray[Any]]:
     """The answers to ``chunks`` joined along the batch axis again."""
     if len(parts) == 1:
         return parts[0]
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
-def triton_dtype(array: np.ndarray) -> str:
+def triton_dtype(array: npt.NDArray[Any]) -> str:
     """Triton's name for the array's dtype (object arrays hold bytes: BYTES)."""
     if array.dtype == np.object_:
         return "BYTES"
@@ -62,7 +63,7 @@ def triton_dtype(array: np.ndarray) -> str:
     return str(name)
 
 
-def nbytes(array: np.ndarray) -> int:
+def nbytes(array: npt.NDArray[Any]) -> int:
     """Bytes ``array`` takes on the wire: BYTES tensors carry a 4-byte length before each element."""
     if array.dtype == np.object_:
         return int(serialized_byte_size(serialize_byte_tensor(array)))
@@ -96,7 +97,7 @@ def requested_outputs(module: ModuleType, outputs: Sequence[str] | None) -> list
     return [module.InferRequestedOutput(name) for name in outputs] if outputs else None
 
 
-def decode(result: Any, outputs: Sequence[str] | None, protocol: str) -> dict[str, np.ndarray]:
+def decode(result: Any, outputs: Sequence[str] | None, protocol: str) -> dict[str, npt.NDArray[Any]]:
     """The requested outputs of an ``InferResult`` (all of them when ``outputs`` is None) as numpy arrays."""
     names = list(outputs) if outputs else _output_names(result, protocol)
     return {name: result.as_numpy(name) for name in names}

@@ -1,4 +1,9 @@
-"""``python -m tritonkit.client`` (console script ``tritonkit``): the endpoints and server management from a shell."""
+"""``python -m tritonkit.client`` (console script ``tritonkit``): the endpoints and server management from a shell.
+
+Global options (--url, --protocol, --timeout, --retries, --admin-key, --json) go before or after the command:
+the top parser holds their defaults, and every command's parser holds them again with ``argparse.SUPPRESS``
+defaults, so a value given before the command is not overwritten by the command's parser.
+"""
 
 from __future__ import annotations
 
@@ -6,61 +11,99 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
-from tritonkit.client.client import Client
+from tritonkit import catalog
+from tritonkit.client import metrics
+from tritonkit.client.client import PROTOCOLS, Client
 from tritonkit.client.errors import ClientError
 
 DEFAULT_PORTS = {"http": 8000, "grpc": 8001}
 TEXT_COLUMN = 48
+STATS_HEADERS = ["model", "version", "inferences", "executions", "avg_batch", "avg_queue_ms", "avg_compute_ms"]
+
+# What a command prints: rows (or, for `infer`, one JSON object) and the table's columns (None: JSON only).
+Result: TypeAlias = tuple[Any, list[str] | None]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The CLI's parser: global options, then one subcommand per endpoint or management call."""
     parser = argparse.ArgumentParser(
-        prog="python -m tritonkit.client",
-        description="Call this repository's Triton endpoints. Texts come from arguments or, when none, from "
-        "standard input (one a line). Tables by default, --json for scripts.",
+        prog="tritonkit",
+        description="Call this repository's Triton endpoints (also `python -m tritonkit.client`). Texts come from "
+        "arguments or, when none, from standard input (one a line). Tables by default, --json for scripts.",
+        epilog="Global options may come before or after the command: `tritonkit sentiment 'Great food' --json`.",
     )
-    parser.add_argument("--url", default=os.environ.get("TRITON_URL"),
-                        help="server host:port [env TRITON_URL; default localhost:8000 (http) or :8001 (grpc)]")
-    parser.add_argument("--protocol", choices=("http", "grpc"), default="http", help="transport (default http)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per call (default 30)")
-    parser.add_argument("--retries", type=int, default=3, help="retries when the server is unavailable (default 3)")
-    parser.add_argument("--admin-key", default=os.environ.get("TRITON_ADMIN_KEY"),
-                        help="admin key for models/load/unload [env TRITON_ADMIN_KEY]")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_global_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("health", help="is the server live and ready; its version")
-    commands.add_parser("models", help="every model with its version and state (admin)")
-    embed = commands.add_parser("embed", help="sentence embeddings (text_embedding)")
-    embed.add_argument("texts", nargs="*", help="texts; standard input when none")
-    sentiment = commands.add_parser("sentiment", help="negative/positive (text_sentiment or lstm_sentiment)")
-    sentiment.add_argument("texts", nargs="*", help="texts; standard input when none")
-    sentiment.add_argument("--model", choices=("text_sentiment", "lstm_sentiment"), default="text_sentiment")
-    sentiment.add_argument("--model-version", type=int, help="model version (default: the server's policy)")
-    digit = commands.add_parser("digit", help="read a digit from image files (digit_classifier)")
-    digit.add_argument("paths", nargs="+", type=Path, help="PNG, JPEG, BMP, WebP... files")
-    for name, width in (("diabetes", 10), ("cancer", 30)):
-        rows = commands.add_parser(name, help=f"{name} model on rows of {width} comma-separated features")
-        rows.add_argument("rows", nargs="*", help=f"rows of {width} numbers (put -- before a row that starts with "
-                          "a minus sign); standard input (CSV lines) when none")
-    infer = commands.add_parser("infer", help="any model: inputs as JSON, outputs as JSON")
-    infer.add_argument("model")
-    infer.add_argument("--inputs", default="-", help='JSON {"NAME": nested list, ...}, @file.json, or - for stdin')
-    infer.add_argument("--dtype", action="append", default=[], metavar="NAME=DTYPE",
-                       help="numpy dtype for an input (default: float32 for numbers, bytes for strings)")
-    infer.add_argument("--model-version", type=int)
-    stats = commands.add_parser("stats", help="inference counts and average queue/compute time per model")
-    stats.add_argument("model", nargs="?", default="")
-    for name in ("load", "unload"):
-        command = commands.add_parser(name, help=f"{name} a model (admin; server in MODEL_CONTROL=explicit)")
-        command.add_argument("model")
+    _add_endpoint_commands(commands)
+    _add_management_commands(commands)
     return parser
 
 
+def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Adds the global options; with ``suppress``, they have no default and only a value given here is set."""
+    group = parser.add_argument_group("global options (before or after the command)")
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    group.add_argument("--url", default=default(os.environ.get("TRITON_URL")),
+                       help="server host:port [env TRITON_URL; default localhost:8000 (http) or :8001 (grpc)]")
+    group.add_argument("--protocol", choices=PROTOCOLS, default=default("http"), help="transport (default http)")
+    group.add_argument("--timeout", type=float, default=default(30.0), help="seconds per call (default 30)")
+    group.add_argument("--retries", type=int, default=default(3),
+                       help="retries when the server is unavailable (default 3)")
+    group.add_argument("--admin-key", default=default(os.environ.get("TRITON_ADMIN_KEY")),
+                       help="admin key for models/load/unload [env TRITON_ADMIN_KEY]")
+    group.add_argument("--json", action="store_true", default=default(False), help="print JSON instead of a table")
+
+
+def _command(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    command: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text)
+    add_global_options(command, suppress=True)
+    return command
+
+
+def _add_endpoint_commands(commands: Any) -> None:
+    _command(commands, "embed", "sentence embeddings (text_embedding)").add_argument(
+        "texts", nargs="*", help="texts; standard input when none")
+    sentiment = _command(commands, "sentiment", "negative/positive (text_sentiment or lstm_sentiment)")
+    sentiment.add_argument("texts", nargs="*", help="texts; standard input when none")
+    sentiment.add_argument("--model", choices=catalog.SENTIMENT_ENDPOINTS, default=catalog.SENTIMENT_ENDPOINTS[0],
+                           help=f"the endpoint (default {catalog.SENTIMENT_ENDPOINTS[0]})")
+    sentiment.add_argument("--model-version", type=int, help="model version (default: the server's policy)")
+    _command(commands, "digit", "read a digit from image files (digit_classifier)").add_argument(
+        "paths", nargs="+", type=Path, help="PNG, JPEG, BMP, WebP... files")
+    for name, width in (("diabetes", 10), ("cancer", 30)):
+        _command(commands, name, f"{name} model on rows of {width} comma-separated features").add_argument(
+            "rows", nargs="*", help=f"rows of {width} numbers (put -- before a row that starts with a minus sign); "
+            "standard input (CSV lines) when none")
+    infer = _command(commands, "infer", "any model: inputs as JSON, outputs as JSON")
+    infer.add_argument("model", help="the model's name, e.g. minilm_encoder")
+    infer.add_argument("--inputs", default="-", help='JSON {"NAME": nested list, ...}, @file.json, or - for stdin')
+    infer.add_argument("--dtype", action="append", default=[], metavar="NAME=DTYPE",
+                       help="numpy dtype for an input (default: float32 for numbers, bytes for strings)")
+    infer.add_argument("--model-version", type=int, help="model version (default: the server's policy)")
+
+
+def _add_management_commands(commands: Any) -> None:
+    _command(commands, "health", "is the server live and ready; its version")
+    _command(commands, "models", "every model with its version and state (admin)")
+    _command(commands, "stats", "inference counts, average batch and queue/compute time per model").add_argument(
+        "model", nargs="?", default="", help="one model (default: all)")
+    for name in ("load", "unload"):
+        _command(commands, name, f"{name} a model (admin; server in MODEL_CONTROL=explicit)").add_argument(
+            "model", help="the model's name")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Runs one command; returns the exit status (1 on an error, or for `health` when the server is not ready)."""
     args = build_parser().parse_args(argv)
     url = args.url or f"localhost:{DEFAULT_PORTS[args.protocol]}"
     try:
@@ -70,24 +113,22 @@ def main(argv: list[str] | None = None) -> int:
     except (ClientError, ValueError, OSError) as exc:
         print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
-    if args.json or headers is None:  # generic outputs have no table shape
-        print(json.dumps(rows, indent=2))
-    else:
-        print(table(rows, headers))
+    print(json.dumps(rows, indent=2) if args.json or headers is None else table(rows, headers))
     if args.command == "health" and not rows[0]["ready"]:
         return 1  # scripts can wait on it
     return 0
 
 
-def table(rows: list[dict], headers: list[str]) -> str:
+def table(rows: list[dict[str, Any]], headers: list[str]) -> str:
+    """Rows as a plain-text table with aligned columns; long cells are shortened."""
     cells = [[_cell(row.get(header, "")) for header in headers] for row in rows]
     widths = [max([len(header)] + [len(line[i]) for line in cells]) for i, header in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in cells]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
     return "\n".join(lines)
 
 
-def _cell(value) -> str:
+def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     if isinstance(value, list):
@@ -96,14 +137,14 @@ def _cell(value) -> str:
     return text if len(text) <= TEXT_COLUMN else text[: TEXT_COLUMN - 3] + "..."
 
 
-def _texts(args) -> list[str]:
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+def _texts(args: argparse.Namespace) -> list[str]:
+    texts: list[str] = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         raise ValueError("no text given: pass texts as arguments or on standard input")
     return texts
 
 
-def _rows(args) -> list[list[float]]:
+def _rows(args: argparse.Namespace) -> list[list[float]]:
     lines = args.rows or [line for line in sys.stdin if line.strip()]
     try:
         return [[float(value) for value in line.replace(";", ",").split(",")] for line in lines]
@@ -111,107 +152,110 @@ def _rows(args) -> list[list[float]]:
         raise ValueError(f"rows must be comma-separated numbers ({exc})") from None
 
 
-def _health(client: Client, _):
+def _health(client: Client, _: argparse.Namespace) -> Result:
     ready = client.is_ready()
     version = client.server_metadata().get("version", "?") if ready else "?"
     return [{"url": client.url, "protocol": client.protocol, "ready": ready, "version": version}], \
         ["url", "protocol", "ready", "version"]
 
 
-def _models(client: Client, _):
+def _models(client: Client, _: argparse.Namespace) -> Result:
     return client.models(), ["name", "version", "state"]
 
 
-def _embed(client: Client, args):
+def _embed(client: Client, args: argparse.Namespace) -> Result:
     texts = _texts(args)
     vectors = client.embed(texts)
-    return [{"text": t, "dims": len(v), "embedding": v.tolist()} for t, v in zip(texts, vectors)], \
+    return [{"text": t, "dims": len(v), "embedding": v.tolist()} for t, v in zip(texts, vectors, strict=True)], \
         ["text", "dims", "embedding"]
 
 
-def _sentiment(client: Client, args):
+def _sentiment(client: Client, args: argparse.Namespace) -> Result:
     texts = _texts(args)
     found = client.sentiment(texts, model=args.model, version=args.model_version)
     return [{"text": t, "label": p.label, "confidence": p.confidence, "probabilities": p.probabilities}
-            for t, p in zip(texts, found)], ["text", "label", "confidence"]
+            for t, p in zip(texts, found, strict=True)], ["text", "label", "confidence"]
 
 
-def _digit(client: Client, args):
+def _digit(client: Client, args: argparse.Namespace) -> Result:
     for path in args.paths:
         if not path.is_file():
-            raise ValueError(f"{path} is not a file")
+            raise ValueError(f"{path} is not a file; give the path of an image (PNG, JPEG, BMP, WebP...)")
     found = client.classify_digit(args.paths)
-    return [{"image": str(path), "label": p.label, "confidence": p.confidence} for path, p in zip(args.paths, found)], \
-        ["image", "label", "confidence"]
+    return [{"image": str(path), "label": p.label, "confidence": p.confidence}
+            for path, p in zip(args.paths, found, strict=True)], ["image", "label", "confidence"]
 
 
-def _diabetes(client: Client, args):
+def _diabetes(client: Client, args: argparse.Namespace) -> Result:
     values = client.predict_diabetes(_rows(args))
     return [{"row": i, "prediction": float(v)} for i, v in enumerate(values)], ["row", "prediction"]
 
 
-def _cancer(client: Client, args):
+def _cancer(client: Client, args: argparse.Namespace) -> Result:
     values = client.predict_cancer(_rows(args))
     return [{"row": i, "probability_benign": float(v)} for i, v in enumerate(values)], ["row", "probability_benign"]
 
 
-def _infer(client: Client, args):
-    source = args.inputs
+def _infer(client: Client, args: argparse.Namespace) -> Result:
+    dtypes = _dtypes(args.dtype)
+    inputs = {name: _array(value, dtypes.get(name)) for name, value in _json_inputs(args.inputs).items()}
+    outputs = client.infer(args.model, inputs, version=args.model_version)
+    return {name: _jsonable(array) for name, array in outputs.items()}, None
+
+
+def _json_inputs(source: str) -> dict[str, Any]:
     text = sys.stdin.read() if source == "-" else Path(source[1:]).read_text() if source.startswith("@") else source
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"--inputs is not JSON ({exc}); give {{\"NAME\": [[...]]}}") from None
-    dtypes = dict(item.split("=", 1) for item in args.dtype)
-    inputs = {name: _array(value, dtypes.get(name)) for name, value in raw.items()}
-    outputs = client.infer(args.model, inputs, version=args.model_version)
-    return {name: _jsonable(array) for name, array in outputs.items()}, None
+    if not isinstance(raw, dict):
+        raise ValueError(f"--inputs is a JSON {type(raw).__name__}; give an object {{\"NAME\": [[...]]}}")
+    return raw
 
 
-def _array(value, dtype: str | None) -> np.ndarray:
+def _dtypes(items: list[str]) -> dict[str, str]:
+    if any("=" not in item for item in items):
+        raise ValueError(f"--dtype takes NAME=DTYPE (e.g. input_ids=int64), got {items}")
+    return dict(item.split("=", 1) for item in items)
+
+
+def _array(value: Any, dtype: str | None) -> npt.NDArray[Any]:
     array = np.array(value)
     if dtype:
         return array.astype(dtype)
     if array.dtype.kind in "US":
-        return np.vectorize(lambda s: s.encode("utf-8"), otypes=[np.object_])(array)
+        return np.char.encode(array, "utf-8").astype(np.object_)  # BYTES tensors are object arrays of bytes
     return array.astype(np.float32)
 
 
-def _jsonable(array: np.ndarray):
+def _jsonable(array: npt.NDArray[Any]) -> Any:
     if array.dtype == np.object_:
         return np.vectorize(lambda b: b.decode("utf-8", "replace"), otypes=[object])(array).tolist()
     return array.tolist()
 
 
-def _stats(client: Client, args):
+def _stats(client: Client, args: argparse.Namespace) -> Result:
     rows = []
     for entry in client.statistics(args.model):
-        stats = entry.get("inference_stats", {})
-        count = int(entry.get("inference_count", 0) or 0)
-        rows.append({
-            "model": entry["name"], "version": entry.get("version", ""), "inferences": count,
-            "executions": int(entry.get("execution_count", 0) or 0),
-            "avg_queue_ms": _average_ms(stats.get("queue", {})), "avg_compute_ms": _average_ms(stats.get("compute_infer", {})),
-        })
-    return rows, ["model", "version", "inferences", "executions", "avg_queue_ms", "avg_compute_ms"]
+        counters = metrics.from_statistics(entry)  # the same averages as the load test's and the benchmark's
+        rows.append({"model": entry["name"], "version": entry.get("version", ""),
+                     "inferences": int(counters["inferences"]), "executions": int(counters["executions"]),
+                     **metrics.averages(counters)})
+    return rows, STATS_HEADERS
 
 
-def _average_ms(bucket: dict) -> float:
-    count = int(bucket.get("count", 0) or 0)
-    return int(bucket.get("ns", 0) or 0) / count / 1e6 if count else 0.0
-
-
-def _load(client: Client, args):
+def _load(client: Client, args: argparse.Namespace) -> Result:
     client.load(args.model)
     return [{"model": args.model, "action": "loaded"}], ["model", "action"]
 
 
-def _unload(client: Client, args):
+def _unload(client: Client, args: argparse.Namespace) -> Result:
     client.unload(args.model)
     return [{"model": args.model, "action": "unloaded"}], ["model", "action"]
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[[Client, argparse.Namespace], Result]] = {
     "health": _health, "models": _models, "embed": _embed, "sentiment": _sentiment, "digit": _digit,
     "diabetes": _diabetes, "cancer": _cancer, "infer": _infer, "stats": _stats, "load": _load, "unload": _unload,
 }

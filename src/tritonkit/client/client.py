@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
 
 from tritonkit import catalog
@@ -149,8 +148,8 @@ class Client(BaseClient):
 
     # -- inference ------------------------------------------------------------------------------
 
-    def infer(self, model: str, inputs: dict[str, np.ndarray], *, outputs: Sequence[str] | None = None,
-              version: int | None = None) -> dict[str, np.ndarray]:
+    def infer(self, model: str, inputs: dict[str, npt.NDArray[Any]], *, outputs: Sequence[str] | None = None,
+              version: int | None = None) -> dict[str, npt.NDArray[Any]]:
         """Runs ``model``; splits inputs longer than the model's max_batch_size into several requests.
 
         Args:
@@ -164,9 +163,9 @@ class Client(BaseClient):
         """
         return self._run(self._plan_infer(model, inputs, outputs, version))
 
-    def infer_with_shared_memory(self, model: str, inputs: dict[str, np.ndarray], *,
+    def infer_with_shared_memory(self, model: str, inputs: dict[str, npt.NDArray[Any]], *,
                                  outputs: Sequence[str] | None = None,
-                                 version: int | None = None) -> dict[str, np.ndarray]:
+                                 version: int | None = None) -> dict[str, npt.NDArray[Any]]:
         """Like ``infer``, but the inputs travel through a system shared-memory region (same host only).
 
         Worth it for large tensors: the request carries only the region's name. Needs the admin key
@@ -176,7 +175,7 @@ class Client(BaseClient):
 
     # -- typed helpers per public endpoint --------------------------------------------------------
 
-    def embed(self, texts: Sequence[str] | str) -> np.ndarray:
+    def embed(self, texts: Sequence[str] | str) -> npt.NDArray[Any]:
         """Sentence embeddings [n, 384], L2-normalized (``text_embedding``)."""
         return self._run(self._plan_embed(texts))
 
@@ -189,10 +188,10 @@ class Client(BaseClient):
         """Digits from encoded images (bytes), image file paths or PIL images (``digit_classifier``)."""
         return self._run(self._plan_classify_digit(images))
 
-    def predict_diabetes(self, rows: npt.ArrayLike) -> np.ndarray:
+    def predict_diabetes(self, rows: npt.ArrayLike) -> npt.NDArray[Any]:
         """Disease progression for rows of sklearn's 10 scaled diabetes features."""
         return self._run(self._plan_predict_diabetes(rows))
 
-    def predict_cancer(self, rows: npt.ArrayLike) -> np.ndarray:
+    def predict_cancer(self, rows: npt.ArrayLike) -> npt.NDArray[Any]:
         """Probability of sklearn's label 1 (benign) for rows of the 30 breast-cancer features."""
         return self._run(self._plan_predict_cancer(rows))

@@ -42,7 +42,7 @@ class Prediction:
         return self.probabilities[self.label]
 
 
-def texts_input(texts: Sequence[str] | str) -> dict[str, np.ndarray]:
+def texts_input(texts: Sequence[str] | str) -> dict[str, npt.NDArray[Any]]:
     """``TEXT`` [n, 1] of UTF-8 bytes, as the text endpoints take it."""
     if isinstance(texts, str):
         texts = [texts]
@@ -62,14 +62,14 @@ def image_bytes(image: Image) -> bytes:
     raise TypeError(f"an image must be bytes, a path or a PIL image, not {type(image).__name__}")
 
 
-def images_input(images: Image | Iterable[Image]) -> dict[str, np.ndarray]:
+def images_input(images: Image | Iterable[Image]) -> dict[str, npt.NDArray[Any]]:
     """``IMAGE`` [n, 1] of encoded image bytes, from one image or several."""
     single = isinstance(images, (bytes, bytearray, str, os.PathLike)) or hasattr(images, "save")
     items = [cast(Image, images)] if single else list(cast(Iterable[Image], images))
     return {"IMAGE": np.array([[image_bytes(image)] for image in items], dtype=np.object_)}
 
 
-def rows_input(rows: npt.ArrayLike, width: int) -> dict[str, np.ndarray]:
+def rows_input(rows: npt.ArrayLike, width: int) -> dict[str, npt.NDArray[Any]]:
     """``FEATURES`` [n, width] float32 from one row or several.
 
     Raises:
@@ -89,7 +89,7 @@ def check_sentiment_model(model: str) -> None:
         raise ValueError(f"model={model!r}; use one of {', '.join(catalog.SENTIMENT_ENDPOINTS)}")
 
 
-def predictions(outputs: dict[str, np.ndarray], labels: Sequence[str]) -> list[Prediction]:
+def predictions(outputs: dict[str, npt.NDArray[Any]], labels: Sequence[str]) -> list[Prediction]:
     """``LABEL`` and ``PROBABILITIES`` rows as Predictions, the probabilities named by ``labels`` in order."""
     result = []
     for label, probabilities in zip(outputs["LABEL"].reshape(-1), outputs["PROBABILITIES"], strict=True):

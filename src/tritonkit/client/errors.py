@@ -19,6 +19,8 @@ import asyncio
 import re
 import socket
 
+from tritonclient.utils import InferenceServerException
+
 BATCH_LIMIT = re.compile(r"batch-size must be <= (\d+)")
 
 
@@ -62,17 +64,22 @@ class ClientClosed(ClientError):
 
 def translate(exc: BaseException) -> ClientError:
     """Maps a tritonclient or network exception to the client's own tree (callers ``raise ... from exc``)."""
-    from tritonclient.utils import InferenceServerException
-
     if isinstance(exc, ClientError):
         return exc
     if isinstance(exc, InferenceServerException):
         return _from_server(str(exc.status() or ""), exc.message() or str(exc))
-    if isinstance(exc, (socket.timeout, TimeoutError)) or type(exc).__name__ == "Timeout":
+    # asyncio.TimeoutError is not the builtin TimeoutError before Python 3.11; gevent's is named Timeout.
+    if isinstance(exc, (socket.timeout, TimeoutError, asyncio.TimeoutError)) or type(exc).__name__ == "Timeout":
         return Timeout(f"no answer within the timeout ({exc or 'timed out'}); raise timeout_s or retry later")
-    if isinstance(exc, (ConnectionError, OSError)):
-        return ServerUnavailable(f"cannot reach the server: {exc}; is it running (make serve)?")
+    if isinstance(exc, (ConnectionError, OSError)) or _is_aiohttp_disconnect(exc):
+        return ServerUnavailable(f"cannot reach the server: {exc or type(exc).__name__}; is it running (make serve)?")
     return ClientError(f"{type(exc).__name__}: {exc}")
+
+
+def _is_aiohttp_disconnect(exc: BaseException) -> bool:
+    """aiohttp's ServerDisconnectedError (the server closed a pooled connection) is no OSError, yet transient."""
+    return any(cls.__name__ == "ClientConnectionError" and cls.__module__.startswith("aiohttp")
+               for cls in type(exc).__mro__)
 
 
 def _from_server(status: str, message: str) -> ClientError:

@@ -18,7 +18,7 @@ def is_ready(url: str, *, timeout_s: float = 1.0) -> bool:
     """True when ``GET {url}/v2/health/ready`` answers 200 (strict readiness: every model is ready)."""
     try:
         with urllib.request.urlopen(f"{url.rstrip('/')}/v2/health/ready", timeout=timeout_s) as response:
-            return response.status == 200
+            return bool(response.status == 200)
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
 
@@ -41,5 +41,6 @@ def wait_until_ready(url: str, timeout_s: float = 60.0, *, alive: Callable[[], b
         if alive is not None and not alive():
             raise ServerNotReady(f"the server behind {url} exited before it was ready; see its log above")
         if time.monotonic() - start > timeout_s:
-            raise ServerNotReady(f"{url} was not ready after {timeout_s:.0f} s; see the server log for the model that failed")
+            raise ServerNotReady(f"{url} was not ready after {timeout_s:.0f} s; "
+                                 "see the server log for the model that failed")
         time.sleep(POLL_INTERVAL_S)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import urllib.request
 from collections import defaultdict
+from typing import Any
 
 COUNTERS = {
     "nv_inference_request_success": "success",
@@ -44,7 +45,7 @@ def scrape(url: str, timeout_s: float = 10.0) -> dict[str, dict[str, float]]:
         return parse(response.read().decode())
 
 
-def delta(before: dict, after: dict) -> dict[str, dict[str, float]]:
+def delta(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
     """Per-model change over a run (models with no request in it are left out), with ``averages`` merged in."""
     result = {}
     for model, values in after.items():
@@ -69,7 +70,7 @@ def averages(counters: dict[str, float]) -> dict[str, float]:
     }
 
 
-def from_statistics(entry: dict) -> dict[str, float]:
+def from_statistics(entry: dict[str, Any]) -> dict[str, float]:
     """One model's entry of the statistics API (JSON form) -> the counters ``averages`` reads."""
     stats = entry.get("inference_stats", {})
 
