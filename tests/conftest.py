@@ -7,6 +7,8 @@ Tiers: ``tests/unit`` trains nothing and starts nothing; ``tests/export`` trains
 from __future__ import annotations
 
 import shutil
+import struct
+import zlib
 
 import pytest
 
@@ -36,3 +38,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+@pytest.fixture(scope="session")
+def declared_png():
+    """``declared_png(width, height)``: a valid-looking grey PNG whose header declares that size, a few dozen
+    bytes long (a decompression bomb without spending the memory to build one)."""
+
+    def build(width: int, height: int) -> bytes:
+        header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale, no interlace
+        return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+                + _chunk(b"IEND", b""))
+
+    return build

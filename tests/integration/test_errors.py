@@ -62,8 +62,22 @@ def test_malformed_json_gets_400_naming_the_problem_and_server_keeps_serving(ser
     status, text = _post(url, body)
     assert status == 400, text
     error = json.loads(text)["error"]
-    assert error.startswith("malformed JSON in the request body") and "failed to parse" in error
+    assert error.startswith("malformed or incomplete JSON in the request body") and "failed to parse" in error
     assert _post(f"{server.settings.http_url}/v2/models/diabetes_regressor/infer", _features(1, 10))[0] == 200
+
+
+@pytest.mark.parametrize("body", [
+    {"id": "", "parameters": {}, "outputs": []},  # found by fuzzing against the protocol's OpenAPI description
+    {"inputs": [{"shape": [1, 10], "datatype": "FP32", "data": [0.0] * 10}]},
+    {"inputs": [{"name": "FEATURES", "datatype": "FP32", "data": [0.0] * 10}]},
+    {"inputs": [{"name": "FEATURES", "shape": [1, 10], "data": [0.0] * 10}]},
+    {"inputs": [{"name": "FEATURES", "shape": [1, 10], "datatype": "FP32"}]},
+], ids=["no-inputs", "no-name", "no-shape", "no-datatype", "no-data"])
+def test_valid_json_missing_a_required_member_gets_4xx_and_server_keeps_serving(server, body):
+    url = f"{server.settings.http_url}/v2/models/diabetes_regressor/infer"
+    status, text = _post(url, json.dumps(body).encode())
+    assert 400 <= status < 500, text
+    assert _post(url, _features(1, 10))[0] == 200
 
 
 def test_guard_passes_other_answers_through_unchanged(server):

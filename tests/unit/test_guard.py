@@ -13,11 +13,12 @@ def test_only_tritons_json_parse_500_is_rewritten():
     assert is_misreported_parse_error(500, TRITON_PARSE_ERROR)
     assert not is_misreported_parse_error(400, TRITON_PARSE_ERROR)
     assert not is_misreported_parse_error(500, b'{"error": "onnxruntime crashed"}')
+    assert is_misreported_parse_error(500, b'{"error":"Unable to parse \'inputs\'"}')
 
 
 def test_rewritten_body_keeps_tritons_detail_and_names_the_fix():
     error = json.loads(bad_request_body(TRITON_PARSE_ERROR))["error"]
-    assert error.startswith("malformed JSON in the request body (failed to parse the request JSON buffer")
+    assert error.startswith("malformed or incomplete JSON in the request body (failed to parse the request JSON buffer")
     assert '"inputs"' in error and "Inference-Header-Content-Length" in error
 
 

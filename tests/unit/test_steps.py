@@ -88,6 +88,14 @@ def test_open_image_refuses_decompression_bomb_before_decoding():
         imaging.open_image(bomb, 0)
 
 
+@pytest.mark.parametrize("cut", [None, 60], ids=["whole", "truncated"])
+def test_open_image_refuses_a_header_beyond_pil_bomb_limit_as_bad_input(cut, declared_png):
+    # 30000x30000 trips PIL's own DecompressionBombError inside Image.open, before our size check.
+    bomb = declared_png(30000, 30000)[:cut]
+    with pytest.raises(RequestError, match="900000000 pixels by its header, above the 16777216-pixel limit"):
+        imaging.open_image(bomb, 0)
+
+
 def test_open_image_refuses_truncated_file():
     with pytest.raises(RequestError, match="could not be decoded"):
         imaging.open_image(_png(np.zeros((8, 8), np.uint8))[:60], 0)

@@ -1,5 +1,5 @@
 """The HTTP front of the embedded server: passes every request through, turns Triton 2.51's
-500 for a malformed JSON body into the 400 it should be.
+500 for a malformed or incomplete JSON body into the 400 it should be.
 
 Triton 2.51 (the embedded binary, NGC 24.10) reports a request body it cannot parse as JSON with
 ``500 {"error": "failed to parse the request JSON buffer: ..."}``: the parser's error is tagged
@@ -26,7 +26,9 @@ from yarl import URL
 
 from tritonkit.server.command import EXIT_TIMEOUT_S
 
-PARSE_ERROR = b"failed to parse the request JSON buffer"
+# Triton 2.51's 500s that are the caller's fault: JSON it cannot parse, and valid JSON that lacks a member the
+# protocol requires ('inputs', or an input's 'name', 'shape', 'datatype', 'data'), found by fuzzing.
+PARSE_ERRORS = (b"failed to parse the request JSON buffer", b"Unable to parse '")
 MAX_BODY_BYTES = 256 * 1024 * 1024  # Triton's own limit for a request body is far below this
 # Per-connection headers (RFC 9110 7.6.1) and those aiohttp recomputes for the new message.
 HOP_BY_HOP = frozenset({
@@ -34,7 +36,7 @@ HOP_BY_HOP = frozenset({
     "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
 })
 MALFORMED_JSON_HINT = (
-    "malformed JSON in the request body ({detail}); send one JSON object as the KServe v2 protocol "
+    "malformed or incomplete JSON in the request body ({detail}); send one JSON object as the KServe v2 protocol "
     'describes, e.g. {{"inputs": [{{"name": "TEXT", "shape": [1, 1], "datatype": "BYTES", "data": ["hi"]}}]}}; '
     "with binary tensors, Inference-Header-Content-Length must count the JSON part's bytes"
 )
@@ -49,8 +51,8 @@ REQUEST_DROP = HOP_BY_HOP | {"content-encoding"}
 
 
 def is_misreported_parse_error(status: int, body: bytes) -> bool:
-    """True for Triton's 500 that is really the caller's malformed JSON."""
-    return status == 500 and PARSE_ERROR in body[:512]
+    """True for Triton's 500 that is really the caller's malformed or incomplete JSON."""
+    return status == 500 and any(marker in body[:512] for marker in PARSE_ERRORS)
 
 
 def bad_request_body(body: bytes) -> bytes:

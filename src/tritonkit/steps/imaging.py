@@ -9,6 +9,7 @@ block, and divide by 16 as the model was trained (ink 1.0, paper 0.0).
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 
@@ -32,6 +33,10 @@ def open_image(raw, row: int, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int 
                            "send a smaller or compressed image")
     try:
         image = Image.open(io.BytesIO(bytes(raw)))
+    except Image.DecompressionBombError as exc:  # the header alone declares a huge image (whole or truncated)
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{declared.group(1)} pixels by its header" if declared else "a decompression bomb by its header"
+        raise RequestError(_too_large(row, size, max_pixels)) from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise RequestError(f"IMAGE row {row} is not a decodable image (it starts with {bytes(raw[:8])!r}); "
                            "send the bytes of a PNG, JPEG, BMP or WebP file") from None
@@ -39,13 +44,17 @@ def open_image(raw, row: int, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int 
     if width <= 0 or height <= 0:
         raise RequestError(f"IMAGE row {row} is {width}x{height} pixels; send an image with pixels in it")
     if width * height > max_pixels:
-        raise RequestError(f"IMAGE row {row} is {width}x{height} pixels, above the {max_pixels}-pixel limit "
-                           "(4096x4096); resize it before sending")
+        raise RequestError(_too_large(row, f"{width}x{height} pixels", max_pixels))
     try:
         image.load()
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise RequestError(f"IMAGE row {row} could not be decoded ({exc}); send a complete image file") from None
     return image
+
+
+def _too_large(row: int, size: str, max_pixels: int) -> str:
+    return (f"IMAGE row {row} is {size}, above the {max_pixels}-pixel limit (4096x4096); "
+            "resize it before sending")
 
 
 def to_grey(image) -> np.ndarray:
