@@ -32,9 +32,14 @@ def test_args_restrict_admin_apis_on_http_and_grpc():
 
 
 def test_args_are_strict_when_models_fail():
-    args = _args()
+    args = _args(watchdog=False)
     assert "--strict-readiness=true" in args and "--exit-on-error=true" in args
     assert "--model-control-mode=none" in args and not any(a.startswith("--load-model") for a in args)
+
+
+def test_args_are_explicit_for_the_watchdog_which_must_be_able_to_reload():
+    args = _args()  # watchdog on by default
+    assert "--model-control-mode=explicit" in args and "--load-model=*" in args
 
 
 def test_args_load_every_model_when_control_is_explicit():

@@ -1,5 +1,6 @@
 """The container path cannot run here (no Docker engine): check it agrees with the embedded path."""
 
+import dataclasses
 import re
 import shlex
 import shutil
@@ -27,7 +28,9 @@ def _without(args, prefixes):
 
 def test_docker_run_passes_the_embedded_servers_flags():
     in_docker = _server_part(docker.run_command(SETTINGS))
-    embedded = embedded_command(SETTINGS, default_backend_directory())[1:]
+    # The watchdog is the embedded launcher's: without it, both paths run tritonserver with the same flags.
+    embedded = embedded_command(dataclasses.replace(SETTINGS, watchdog=False), default_backend_directory())[1:]
+    assert "--model-control-mode=none" in in_docker
     assert _without(in_docker, HOST_ONLY_FLAGS) == _without(embedded, HOST_ONLY_FLAGS)
     assert "--http-address=0.0.0.0" in in_docker  # the container's own namespace; the host side is -p
 

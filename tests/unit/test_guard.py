@@ -28,4 +28,5 @@ def test_rewritten_body_survives_a_body_that_is_not_json():
 
 def test_guard_listens_on_the_public_port_and_forwards_to_loopback():
     command = guard_command(ServerSettings(admin_key="k" * 20, host="::1", http_port=9000), 45678)
-    assert command[-4:] == ["--listen", "[::1]:9000", "--upstream", "http://127.0.0.1:45678"]
+    assert command[3:7] == ["--listen", "[::1]:9000", "--upstream", "http://127.0.0.1:45678"]
+    assert command[-1] == "--refuse-model-control"  # explicit only for the watchdog: no load/unload from outside

@@ -51,6 +51,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="serve tritonserver's HTTP endpoint directly, without server/guard.py in front (malformed JSON "
         "then gets Triton 2.51's 500 instead of 400) [env HTTP_GUARD=0]",
     )
+    parser.add_argument(
+        "--no-watchdog",
+        dest="watchdog",
+        action="store_false",
+        default=None,
+        help="do not reload a Python-backend model whose stub died or stopped (a dead stub then fails every "
+        "request to its model while readiness stays 200: Triton 2.51) [env WATCHDOG=0]",
+    )
     parser.add_argument("--log-verbose", type=int, help="tritonserver --log-verbose level [env LOG_VERBOSE, default 0]")
     parser.add_argument(
         "--model-repository",
@@ -79,7 +87,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def settings_from(args: argparse.Namespace) -> ServerSettings:
-    names = ("host", "http_port", "grpc_port", "metrics_port", "model_control", "log_verbose", "http_guard")
+    names = ("host", "http_port", "grpc_port", "metrics_port", "model_control", "log_verbose", "http_guard",
+             "watchdog")
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.repositories:
         overrides["repositories"] = tuple(args.repositories)

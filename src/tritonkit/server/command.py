@@ -42,7 +42,7 @@ def tritonserver_args(
         f"--grpc-port={settings.grpc_port}",
         f"--metrics-address={settings.host}",
         f"--metrics-port={settings.metrics_port}",
-        f"--model-control-mode={settings.model_control}",
+        f"--model-control-mode={settings.triton_model_control}",
         f"--http-restricted-api={restricted}",
         f"--grpc-restricted-protocol={restricted}",
         "--strict-readiness=true",  # ready only when every model is
@@ -50,6 +50,6 @@ def tritonserver_args(
         f"--exit-timeout-secs={EXIT_TIMEOUT_S}",
         f"--log-verbose={settings.log_verbose}",
     ]
-    if settings.model_control == "explicit":
+    if settings.triton_model_control == "explicit":
         args.append("--load-model=*")  # explicit mode loads nothing by default; start with everything
     return args

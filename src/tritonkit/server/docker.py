@@ -40,7 +40,7 @@ def run_command(settings: ServerSettings, tag: str = LOCAL_TAG, *, gpus: str = "
         tag: the image built by ``build_command``.
         gpus: value for ``--gpus`` (for example ``all``); empty runs without GPUs.
     """
-    inside = dataclasses.replace(settings, host="0.0.0.0")
+    inside = dataclasses.replace(settings, host="0.0.0.0", watchdog=False)  # the watchdog is the embedded launcher's
     command = ["docker", "run", "--rm", "--init", f"--shm-size={SHM_SIZE}"]
     if gpus:
         command.append(f"--gpus={gpus}")

@@ -95,11 +95,19 @@ def embedded_command(settings: ServerSettings, backend_directory: Path, http_por
     return [str(binary), *args]
 
 
-def guard_command(settings: ServerSettings, upstream_port: int) -> list[str]:
-    """The argv of the HTTP guard that holds the public HTTP port in front of tritonserver."""
+def guard_command(settings: ServerSettings, upstream_port: int, health_file: Path | None = None) -> list[str]:
+    """The argv of the HTTP guard that holds the public HTTP port in front of tritonserver.
+
+    ``health_file``: where the watchdog says which models are down (the guard answers readiness from it).
+    """
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    return [sys.executable, "-m", "tritonkit.server.guard", "--listen", f"{host}:{settings.http_port}",
+    argv = [sys.executable, "-m", "tritonkit.server.guard", "--listen", f"{host}:{settings.http_port}",
             "--upstream", f"http://{LOOPBACK}:{upstream_port}"]
+    if health_file is not None:
+        argv += ["--health-file", str(health_file)]
+    if settings.model_control == "none" and settings.triton_model_control == "explicit":
+        argv.append("--refuse-model-control")  # tritonserver is explicit for the watchdog only
+    return argv
 
 
 def _pytriton_libs() -> str:

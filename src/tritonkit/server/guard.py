@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from pathlib import Path
 
 from aiohttp import ClientConnectionError, ClientSession, ClientTimeout, TCPConnector, web
 from yarl import URL
@@ -64,9 +66,50 @@ def bad_request_body(body: bytes) -> bytes:
     return json.dumps({"error": MALFORMED_JSON_HINT.format(detail=detail)}).encode()
 
 
-def make_app(upstream: str) -> web.Application:
+class Health:
+    """The watchdog's health file, read on each health request (a few hundred bytes; no file: all healthy)."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def state(self) -> dict:
+        if self.path is None:
+            return {"down": [], "gave_up": False, "recoveries": []}
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {"down": [], "gave_up": False, "recoveries": []}
+
+    def refusal(self, path: str) -> str | None:
+        """Why a health request must answer 503 now, or None to ask tritonserver."""
+        state = self.state()
+        down = state["down"]
+        if path == "/v2/health/live":
+            return "the watchdog gave up on a crash-looping model; restart the server" if state["gave_up"] else None
+        if path == "/v2/health/ready" and down:
+            return f"recovering: {', '.join(down)} cannot answer now (a model's stub is being reloaded)"
+        model = MODEL_READY.fullmatch(path)
+        if model and model.group(1) in down:
+            return f"{model.group(1)} is recovering: a model's stub is being reloaded"
+        return None
+
+    def metrics(self) -> str:
+        lines = ["# HELP tritonkit_model_recoveries_total Python-backend models the watchdog reloaded, by cause.",
+                 "# TYPE tritonkit_model_recoveries_total counter"]
+        for entry in self.state()["recoveries"]:
+            lines.append(f'tritonkit_model_recoveries_total{{model="{entry["model"]}",cause="{entry["cause"]}"}} '
+                         f'{entry["count"]}')
+        return "\n".join(lines) + "\n"
+
+
+MODEL_READY = re.compile(r"/v2/models/([^/]+)(?:/versions/[^/]+)?/ready")
+MODEL_CONTROL = re.compile(r"/v2/repository/models/[^/]+/(?:load|unload)")
+
+
+def make_app(upstream: str, health_file: Path | None = None, refuse_model_control: bool = False) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     base = upstream.rstrip("/")
+    health = Health(health_file)
 
     async def open_session(app: web.Application):
         # No automatic Accept-Encoding or Content-Type: the client's own headers go through unchanged,
@@ -81,6 +124,9 @@ def make_app(upstream: str) -> web.Application:
         await app["session"].close()
 
     async def forward(request: web.Request) -> web.Response:
+        local = answer_locally(request.method, request.path)
+        if local is not None:
+            return local
         body = await request.read()
         url = URL(base + request.raw_path, encoded=True)
         try:
@@ -96,6 +142,15 @@ def make_app(upstream: str) -> web.Application:
             return web.Response(status=400, body=bad_request_body(payload), content_type="application/json")
         return web.Response(status=status, body=payload, headers=headers)
 
+    def answer_locally(method: str, path: str) -> web.Response | None:
+        if method == "GET" and path == "/metrics":
+            return web.Response(text=health.metrics(), content_type="text/plain")
+        if method == "POST" and refuse_model_control and MODEL_CONTROL.fullmatch(path):
+            return web.json_response({"error": "loading and unloading models is off (MODEL_CONTROL=none); start "
+                                      "the server with MODEL_CONTROL=explicit to manage models"}, status=403)
+        reason = health.refusal(path) if method == "GET" else None
+        return None if reason is None else web.json_response({"error": reason}, status=503)
+
     app.cleanup_ctx.append(open_session)
     app.router.add_route("*", "/{tail:.*}", forward)
     return app
@@ -108,13 +163,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--listen", required=True, metavar="HOST:PORT", help="public address to serve")
     parser.add_argument("--upstream", required=True, metavar="URL", help="tritonserver's HTTP endpoint")
+    parser.add_argument("--health-file", type=Path, help="the watchdog's health file: readiness answers 503 for "
+                        "what it lists as down, liveness when it gave up; /metrics shows its recoveries")
+    parser.add_argument("--refuse-model-control", action="store_true",
+                        help="answer 403 to load/unload (tritonserver is explicit only for the watchdog)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     host, _, port = args.listen.rpartition(":")
-    web.run_app(make_app(args.upstream), host=host.strip("[]"), port=int(port), print=None,
+    app = make_app(args.upstream, args.health_file, args.refuse_model_control)
+    web.run_app(app, host=host.strip("[]"), port=int(port), print=None,
                 access_log=None, handle_signals=True, shutdown_timeout=EXIT_TIMEOUT_S)
     return 0
 

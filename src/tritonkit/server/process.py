@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,12 +31,14 @@ from tritonkit.client.health import ServerNotReady, wait_until_ready
 from tritonkit.server import embedded
 from tritonkit.server.command import EXIT_TIMEOUT_S
 from tritonkit.server.ports import free_ports
-from tritonkit.server.settings import ServerSettings
+from tritonkit.server.settings import LOOPBACK, ServerSettings
+from tritonkit.server.watchdog import HealthFile, Watchdog
 
 READY_TIMEOUT_S = 120  # loading every model on 2 shared cores; a load error ends the wait sooner
 STOP_GRACE_S = EXIT_TIMEOUT_S + 5  # tritonserver finishes in-flight requests first; then SIGKILL
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 LOG_TAIL_CHARS = 6000
+WATCHDOG_GAVE_UP = 3  # the launcher's exit code when a model crash-loops (see watchdog.py)
 
 
 class NotExported(RuntimeError):
@@ -65,6 +68,10 @@ class TritonServer:
         self.backend_directory = backend_directory
         self.processes: list[subprocess.Popen] = []
         self._internal_http_port = free_ports(1)[0] if settings.http_guard and not launcher else None
+        self.watchdog: Watchdog | None = None
+        self.health_file: Path | None = None
+        if settings.watchdog and not launcher:
+            self.health_file = Path(tempfile.mkdtemp(prefix="tritonkit-health-")) / "health.json"
 
     # -- what runs ------------------------------------------------------------------------------
 
@@ -75,7 +82,7 @@ class TritonServer:
         directory = self.backend_directory or embedded.default_backend_directory()
         commands = [embedded.embedded_command(self.settings, directory, self._internal_http_port)]
         if self._internal_http_port is not None:
-            commands.append(embedded.guard_command(self.settings, self._internal_http_port))
+            commands.append(embedded.guard_command(self.settings, self._internal_http_port, self.health_file))
         return commands
 
     def _launcher_command(self) -> list[str]:
@@ -85,6 +92,8 @@ class TritonServer:
                 "--model-control", s.model_control, "--log-verbose", str(s.log_verbose)]
         if not s.http_guard:
             argv.append("--no-http-guard")
+        if not s.watchdog:
+            argv.append("--no-watchdog")
         for repository in s.repositories:
             argv += ["--model-repository", str(repository)]
         return argv
@@ -149,9 +158,20 @@ class TritonServer:
             ServerNotReady: the deadline passed or a child exited first (the message ends with the log tail).
         """
         try:
-            return wait_until_ready(self.settings.http_url, timeout_s, alive=self.alive)
+            waited = wait_until_ready(self.settings.http_url, timeout_s, alive=self.alive)
         except ServerNotReady as exc:
             raise ServerNotReady(f"{exc}{self._log_tail()}") from None
+        if self.health_file is not None and self.watchdog is None:
+            self.watchdog = Watchdog(server_pid=self.pid, http_url=self._direct_http_url(),
+                                     admin_key=self.settings.admin_key, health=HealthFile(self.health_file))
+            self.watchdog.start()
+        return waited
+
+    def _direct_http_url(self) -> str:
+        """tritonserver's own HTTP endpoint: behind the guard when there is one."""
+        if self._internal_http_port is None:
+            return self.settings.http_url
+        return f"http://{LOOPBACK}:{self._internal_http_port}"
 
     def alive(self) -> bool:
         """True while every child runs."""
@@ -168,6 +188,11 @@ class TritonServer:
         When the guard exits first, tritonserver is stopped too and the guard's code (or 1) is returned.
         """
         while self.alive():
+            if self.watchdog is not None and self.watchdog.health.gave_up:
+                print("error: the watchdog gave up on a crash-looping model; stopping so the server is restarted",
+                      file=sys.stderr, flush=True)
+                self.stop()
+                return WATCHDOG_GAVE_UP
             time.sleep(0.5)
         exited = next(process for process in self.processes if process.poll() is not None)
         code = self.stop()
@@ -182,6 +207,8 @@ class TritonServer:
         The guard goes first: it finishes its in-flight requests and closes its pooled connections, which
         tritonserver would otherwise wait on. Each child gets SIGINT and ``timeout_s``, then SIGKILL.
         """
+        if self.watchdog is not None:
+            self.watchdog.stopping.set()  # no reload while the server goes down
         codes = []
         for process in reversed(self.processes):
             if process.poll() is None:

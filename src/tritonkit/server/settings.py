@@ -42,6 +42,9 @@ class ServerSettings:
         admin_key_generated: True when ``admin_key`` was generated because ``TRITON_ADMIN_KEY`` was unset.
         repositories: model repositories, each passed as ``--model-repository``.
         log_verbose: tritonserver's ``--log-verbose`` level.
+        watchdog: reload a Python-backend model whose stub died or stopped (embedded server only; see
+            watchdog.py). tritonserver then runs in explicit model-control mode so that it can; with
+            ``model_control="none"`` the HTTP guard still refuses load/unload from outside.
         http_guard: put ``server.guard`` on the HTTP port (embedded server only), so a malformed JSON
             body gets 400 rather than Triton 2.51's 500; tritonserver's HTTP moves to a private port.
     """
@@ -56,6 +59,7 @@ class ServerSettings:
     repositories: tuple[Path, ...] = dataclasses.field(default_factory=paths.repositories)
     log_verbose: int = 0
     http_guard: bool = True
+    watchdog: bool = True
 
     def __post_init__(self):
         for name in ("http_port", "grpc_port", "metrics_port"):
@@ -80,6 +84,11 @@ class ServerSettings:
             raise SettingsError("at least one model repository is needed")
 
     @property
+    def triton_model_control(self) -> str:
+        """The mode tritonserver runs in: explicit when asked for, or when the watchdog must be able to reload."""
+        return "explicit" if self.model_control == "explicit" or self.watchdog else "none"
+
+    @property
     def http_url(self) -> str:
         return f"http://{_url_host(self.host)}:{self.http_port}"
 
@@ -93,7 +102,8 @@ class ServerSettings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> ServerSettings:
-        """Reads HOST, HTTP_PORT, GRPC_PORT, METRICS_PORT, MODEL_CONTROL, TRITON_ADMIN_KEY, LOG_VERBOSE, HTTP_GUARD.
+        """Reads HOST, HTTP_PORT, GRPC_PORT, METRICS_PORT, MODEL_CONTROL, TRITON_ADMIN_KEY, LOG_VERBOSE, HTTP_GUARD,
+        WATCHDOG.
 
         Keyword ``overrides`` win over the environment (used by tests and CLI flags).
         """
@@ -106,6 +116,7 @@ class ServerSettings:
             "model_control": env.get("MODEL_CONTROL") or "none",
             "log_verbose": _int_setting(env, "LOG_VERBOSE", 0),
             "http_guard": _bool_setting(env, "HTTP_GUARD", True),
+            "watchdog": _bool_setting(env, "WATCHDOG", True),
         }
         key = env.get("TRITON_ADMIN_KEY")
         values["admin_key"] = key or secrets.token_urlsafe(24)
