@@ -85,5 +85,6 @@ def _post_status(url: str, headers: dict) -> int:
 def test_help_documents_every_environment_variable():
     done = subprocess.run([sys.executable, "-m", "tritonkit.server", "--help"], capture_output=True, text=True,
                           cwd=paths.root(), timeout=60)
-    for variable in ("HOST", "HTTP_PORT", "GRPC_PORT", "METRICS_PORT", "MODEL_CONTROL", "TRITON_IMAGE", "HTTP_GUARD"):
+    for variable in ("HOST", "HTTP_PORT", "GRPC_PORT", "METRICS_PORT", "MODEL_CONTROL", "TRITON_IMAGE", "HTTP_GUARD",
+                     "WATCHDOG"):
         assert variable in done.stdout

@@ -218,7 +218,17 @@ class TritonServer:
             except (subprocess.TimeoutExpired, KeyboardInterrupt):
                 process.kill()
                 codes.append(process.wait())
+        if codes and codes[-1] == 1 and self._replaced_instances():
+            # Triton 2.51 never finishes unloading an instance whose stub died: after waiting for the in-flight
+            # requests, it waits out --exit-timeout-secs for those instances too and exits 1.
+            print(f"tritonserver waited its {EXIT_TIMEOUT_S} s exit timeout for {self._replaced_instances()} model "
+                  "instance(s) whose dead stub the watchdog replaced (Triton 2.51 cannot unload them; it waits "
+                  "for in-flight requests before that)", file=sys.stderr, flush=True)
+            return 0
         return codes[-1] if codes else 0
+
+    def _replaced_instances(self) -> int:
+        return sum(self.watchdog.health.recoveries.values()) if self.watchdog is not None else 0
 
     def __enter__(self) -> TritonServer:
         self.start()

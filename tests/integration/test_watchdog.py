@@ -1,0 +1,96 @@
+"""Faults caused for real: a stub killed or stopped under traffic is reloaded, and health tells the truth meanwhile.
+
+Each case kills (SIGKILL) or stops (SIGSTOP) one stub of the session server while a client sends requests to the
+public endpoint that uses it, and polls readiness. Targets (issue #12): after a kill no request fails later than
+5 s after it, after a stop 15 s; readiness says 503 while the model is down; the recovery is counted on /metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tritonkit.server.watchdog import stubs_of
+
+pytestmark = pytest.mark.integration
+
+TRAFFIC_S = 20  # after the fault; every request of the run is bounded by this and REQUEST_TIMEOUT_S
+REQUEST_TIMEOUT_S = 10
+CASES = [  # (stub's model, endpoint, signal, the fault's bound)
+    ("minilm_tokenizer", "text_sentiment", signal.SIGKILL, 5.0),  # a pre-processing step
+    ("minilm_sentiment", "text_sentiment", signal.SIGKILL, 5.0),  # an ONNX model in the Python ORT backend
+    ("sentiment_postprocess", "lstm_sentiment", signal.SIGKILL, 5.0),  # a post-processing step
+    ("lstm_tokenizer", "lstm_sentiment", signal.SIGSTOP, 15.0),  # a hung stub
+]
+
+
+def _tritonserver_pid(launcher_pid: int) -> int:
+    for task in Path(f"/proc/{launcher_pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            argv0 = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0]
+            if argv0.endswith(b"/tritonserver"):
+                return int(child)
+    raise AssertionError(f"no tritonserver under the launcher {launcher_pid}")
+
+
+def _status(url: str, body: bytes | None = None) -> int:
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, TimeoutError):
+        return 0  # no answer in time: a failure too
+
+
+def _text_request(text: str) -> bytes:
+    return json.dumps({"inputs": [{"name": "TEXT", "shape": [1, 1], "datatype": "BYTES", "data": [text]}]}).encode()
+
+
+def _recoveries(base_url: str) -> str:
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as answer:
+        return answer.read().decode()
+
+
+@pytest.mark.parametrize(("model", "endpoint", "sig", "bound_s"), CASES,
+                         ids=[f"{case[0]}-{case[2].name}" for case in CASES])
+def test_a_stub_fault_under_traffic_heals_within_its_bound(server, model, endpoint, sig, bound_s):
+    base = server.settings.http_url
+    infer_url, body = f"{base}/v2/models/{endpoint}/infer", _text_request("The staff were lovely and quick.")
+    assert _status(infer_url, body) == 200
+    victim = next(s for s in stubs_of(_tritonserver_pid(server.pid)) if s.model == model)
+    results, readiness, stop = [], [], threading.Event()
+
+    def poll_readiness():
+        while not stop.is_set():
+            readiness.append((time.monotonic(), _status(f"{base}/v2/health/ready")))
+            time.sleep(0.1)
+
+    poller = threading.Thread(target=poll_readiness)
+    poller.start()
+    fault_at = time.monotonic()
+    os.kill(victim.pid, sig)
+    try:
+        while time.monotonic() - fault_at < TRAFFIC_S:
+            results.append((time.monotonic() - fault_at, _status(infer_url, body)))
+    finally:
+        stop.set()
+        poller.join()
+    failures = [(round(at, 2), code) for at, code in results if code != 200]
+    print(f"\n{model} {sig.name}: {len(results)} requests, {len(failures)} failed, last failure at "
+          f"{failures[-1][0] if failures else '-'} s after the fault (bound {bound_s} s)")
+    assert all(at <= bound_s for at, _ in failures), failures
+    assert results[-1][1] == 200 and _status(f"{base}/v2/health/ready") == 200
+    if failures:  # readiness said so while the endpoint could not answer
+        assert any(code == 503 for _, code in readiness), "requests failed while readiness stayed 200"
+    cause = "stopped" if sig == signal.SIGSTOP else "died"
+    assert f'tritonkit_model_recoveries_total{{model="{model}",cause="{cause}"}}' in _recoveries(base)
