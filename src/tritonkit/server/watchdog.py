@@ -75,6 +75,8 @@ def _stub(pid: int) -> Stub | None:
     if not argv[0].endswith(STUB.encode()) or len(argv) < 2:
         return None
     model_file = Path(argv[1].decode())  # <repository>/<model>/<version>/model.py|model.onnx
+    if len(model_file.parts) < 3:
+        return None
     return Stub(pid, model_file.parts[-3], model_file.parts[-2], state)
 
 

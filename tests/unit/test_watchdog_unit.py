@@ -1,0 +1,60 @@
+"""The watchdog's pieces without a server: finding stubs in /proc, the health file, what the guard answers."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tritonkit.server.guard import Health
+from tritonkit.server.watchdog import HealthFile, stubs_of
+
+
+def test_stubs_are_found_under_their_parent_with_model_version_and_state(tmp_path):
+    # A stand-in stub: a child whose argv[0] is the stub's name and argv[1] a model file, as Triton starts them.
+    model_file = tmp_path / "ensembles" / "minilm_tokenizer" / "1" / "model.py"
+    model_file.parent.mkdir(parents=True)
+    model_file.write_text("import time\ntime.sleep(30)\n")
+    launch = (f"import subprocess, sys, time; subprocess.Popen([{str(tmp_path / 'triton_python_backend_stub')!r}, "
+              f"{str(model_file)!r}], executable=sys.executable); time.sleep(30)")
+    parent = subprocess.Popen([sys.executable, "-c", launch])
+    try:
+        deadline = time.monotonic() + 10
+        while not (found := stubs_of(parent.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (stub,) = found
+        assert (stub.model, stub.version) == ("minilm_tokenizer", "1") and stub.state in "RS"
+        os.kill(stub.pid, signal.SIGSTOP)
+        time.sleep(0.2)
+        assert stubs_of(parent.pid)[0].state == "T"  # what the watchdog reads as a stopped stub
+        os.kill(stub.pid, signal.SIGKILL)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def test_health_file_and_guard_agree_on_what_is_down(tmp_path):
+    path = tmp_path / "health.json"
+    health = HealthFile(path)
+    guard = Health(path)
+    assert guard.refusal("/v2/health/ready") is None and guard.refusal("/v2/health/live") is None
+    health.down |= {"minilm_tokenizer", "text_sentiment"}
+    health.write()
+    assert "minilm_tokenizer" in guard.refusal("/v2/health/ready")
+    assert "text_sentiment is recovering" in guard.refusal("/v2/models/text_sentiment/versions/1/ready")
+    assert guard.refusal("/v2/models/digit_classifier/ready") is None
+    assert guard.refusal("/v2/health/live") is None  # down is not dead: only giving up fails liveness
+    health.down.clear()
+    health.recoveries[("minilm_tokenizer", "died")] += 2
+    health.gave_up = True
+    health.write()
+    assert guard.refusal("/v2/health/ready") is None and "gave up" in guard.refusal("/v2/health/live")
+    assert 'tritonkit_model_recoveries_total{model="minilm_tokenizer",cause="died"} 2' in guard.metrics()
+    assert json.loads(path.read_text())["gave_up"] is True
+
+
+def test_guard_without_a_health_file_forwards_every_health_request():
+    guard = Health(None)
+    assert guard.refusal("/v2/health/ready") is None and guard.refusal("/v2/health/live") is None
+    assert "tritonkit_model_recoveries_total" in guard.metrics()  # the metric exists at zero
