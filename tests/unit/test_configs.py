@@ -134,3 +134,11 @@ def test_step_spec_refuses_an_unknown_step_class():
     with pytest.raises(ValueError, match="add the class to tritonkit/steps/steps.py"):
         ensembles.StepSpec("x", "NoSuchStep", "x", inputs=(ensembles.Tensor("A", "TYPE_FP32", (1,)),),
                            outputs=(ensembles.Tensor("B", "TYPE_FP32", (1,)),))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.parent.name)
+def test_every_batched_model_and_step_has_a_bounded_queue(path):
+    # Back-pressure: overload is refused at once (503 / UNAVAILABLE) instead of queueing without bound.
+    config = parse_pbtxt(path.read_text())
+    if config.platform != "ensemble":
+        assert config.dynamic_batching.default_queue_policy.max_queue_size > 0, path

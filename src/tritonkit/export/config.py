@@ -24,6 +24,10 @@ class ServingOptions:
         max_queue_delay_us: how long the batcher may hold a request to grow a batch. 0 (the default): it never
             waits, yet still batches whatever queued while the instance was busy. On CPU a wait only adds
             latency (bench/results/TUNING.md, step 3); a GPU host may gain from a few hundred microseconds.
+        max_queue_size: requests that may wait for an instance; one more is refused at once with HTTP 503 /
+            gRPC UNAVAILABLE ("Exceeds maximum queue size"), which clients retry with backoff. 0: unbounded.
+            Chosen with ``python -m tritonkit.loadtest.overload`` (README, Faults and self-healing): unbounded,
+            twice the capacity drove p99 to 10.8 s; one full batch keeps it under a second.
         instance_count: model instances (each one ONNX Runtime session) on the CPU.
         intra_op_threads: ONNX Runtime threads inside one operator, per instance.
         warmup: send one zero-filled request per instance at load, so the first user request is not the slow one.
@@ -31,6 +35,7 @@ class ServingOptions:
 
     max_batch_size: int = 64
     max_queue_delay_us: int = 0
+    max_queue_size: int = 64  # one full batch of the default max_batch_size (see TEXT_SERVING for the measurement)
     instance_count: int = 1
     intra_op_threads: int = 1  # small graphs: one thread beats contention on 2 shared cores
     warmup: bool = True
@@ -40,6 +45,8 @@ class ServingOptions:
             raise ValueError(f"max_batch_size={self.max_batch_size} must be >= 0 (0 disables batching)")
         if self.instance_count < 1 or self.intra_op_threads < 0:
             raise ValueError("instance_count must be >= 1, intra_op_threads >= 0 (0 = ORT default)")
+        if self.max_queue_size < 0:
+            raise ValueError(f"max_queue_size={self.max_queue_size} must be >= 0 (0 leaves the queue unbounded)")
         if not 0 <= self.max_queue_delay_us <= 1_000_000:
             raise ValueError(f"max_queue_delay_us={self.max_queue_delay_us} must be within 0..1000000 (1 s)")
 
@@ -80,6 +87,8 @@ def model_config(
     }
     if batched:
         config["dynamic_batching"] = {"max_queue_delay_microseconds": options.max_queue_delay_us}
+        if options.max_queue_size:
+            config["dynamic_batching"]["default_queue_policy"] = {"max_queue_size": options.max_queue_size}
     if options.warmup:
         config["model_warmup"] = [_zero_warmup(inputs)]
     return json_format.ParseDict(config, model_config_pb2.ModelConfig())

@@ -116,7 +116,10 @@ def step_configs(steps: tuple[StepSpec, ...], ensembles: tuple[EnsembleSpec, ...
             "max_batch_size": _step_batch_limit(step.name, ensembles, models),
             "input": [_tensor(item, models, step.name) for item in step.inputs],
             "output": [_tensor(item, models, step.name) for item in step.outputs],
-            "dynamic_batching": {},  # no wait: batches form from what queues while an instance is busy
+            # No wait: batches form from what queues while an instance is busy. A queue of one full batch, as
+            # measured for the models (registry.TEXT_SERVING): overload is refused at once, not piled up here.
+            "dynamic_batching": {"default_queue_policy": {"max_queue_size": _step_batch_limit(
+                step.name, ensembles, models)}},
             "instance_group": [{"kind": "KIND_CPU", "count": step.instance_count}],
         }
         if step.labels:
