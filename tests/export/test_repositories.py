@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from tritonkit.export.generate import generated_files, sync
+from tritonkit.export.generate import OPENAPI_FILE, generated_files, sync
 from tritonkit.export.lint import lint_repositories
 
 
@@ -27,6 +27,7 @@ def _copy_repositories(exported_repository, tmp_path):
                 else:
                     shutil.copy2(child, target / model.name / child.name)
         copies.append(target)
+    shutil.copy2(exported_repository.parent / OPENAPI_FILE, tmp_path / OPENAPI_FILE)
     return copies
 
 

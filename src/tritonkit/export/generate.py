@@ -1,4 +1,4 @@
-"""Every generated file of both repositories (``config.pbtxt`` and ``labels.txt``) from ``registry.py``.
+"""Every generated file (each ``config.pbtxt`` and ``labels.txt``, and ``openapi.json``) from ``registry.py``.
 
 ``python -m tritonkit.export`` writes them on every run (a hand edit is undone and shows in ``git diff``);
 with ``--check-configs`` (CI) it writes nothing and fails on any difference instead. A model's config comes
@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from tritonkit.export import ensembles
+from tritonkit.export import ensembles, openapi
 from tritonkit.export.config import LABEL_FILE, model_config, parse_pbtxt, to_pbtxt
 from tritonkit.export.registry import ENSEMBLES, MODELS, STEPS
 
 CONFIG_FILE = "config.pbtxt"
+OPENAPI_FILE = "openapi.json"  # beside the repositories: the public HTTP API (export/openapi.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +53,9 @@ def generated_files(repository: Path, ensembles_repository: Path) -> dict[Path, 
             files[ensembles_repository / step.name / LABEL_FILE] = ensembles.labels_text(step.labels)
     wired = {**configs, **steps}
     for spec in ENSEMBLES.values():
-        files[ensembles_repository / spec.name / CONFIG_FILE] = ensemble_text(spec, wired)
+        wired[spec.name] = ensembles.ensemble_config(spec, wired)
+        files[ensembles_repository / spec.name / CONFIG_FILE] = _text(spec.summary, wired[spec.name])
+    files[ensembles_repository.parent / OPENAPI_FILE] = openapi.text(wired)
     return files
 
 

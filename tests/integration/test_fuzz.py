@@ -1,0 +1,90 @@
+"""Fuzzing the running server: bad input never gets 5xx, a dropped connection or an unready server.
+
+HTTP: schemathesis generates requests from ``openapi.json`` (the public API, generated from the served configs),
+valid and invalid ones, for every route. gRPC: hypothesis draws tensors of every shape and type through
+``tritonclient.grpc``. Bounded: ``EXAMPLES`` per route, ``GRPC_EXAMPLES`` in all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tritonkit import paths
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = 40  # per route: 21 routes, about 800 requests in a minute
+GRPC_EXAMPLES = 150
+SCHEMA = schemathesis.openapi.from_path(paths.root() / "openapi.json")
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@SCHEMA.parametrize()
+@FUZZ
+def test_http_answers_every_generated_request_with_2xx_or_4xx(case, server):
+    response = case.call(base_url=server.settings.http_url, timeout=30)  # a dropped connection raises here
+    assert response.status_code < 500 or response.status_code == 503 and "queue" in response.text, (
+        f"{case.method} {case.path} -> {response.status_code} {response.text[:300]}\nbody: {case.body!r}"[:2000])
+
+
+ENDPOINTS = {  # endpoint -> input name
+    "text_sentiment": "TEXT", "lstm_sentiment": "TEXT", "text_embedding": "TEXT", "digit_classifier": "IMAGE",
+    "diabetes_regressor": "FEATURES", "cancer_classifier": "FEATURES", "minilm_sentiment": "input_ids",
+}
+DTYPES = {"BYTES": np.object_, "FP32": np.float32, "INT64": np.int64, "FP64": np.float64, "INT32": np.int32}
+
+
+@st.composite
+def requests(draw):
+    endpoint = draw(st.sampled_from(sorted(ENDPOINTS)))
+    name = draw(st.sampled_from([ENDPOINTS[endpoint], "WRONG"]))
+    datatype = draw(st.sampled_from(sorted(DTYPES)))
+    shape = draw(st.lists(st.integers(0, 40), min_size=1, max_size=3))
+    size = int(np.prod(shape))
+    if datatype == "BYTES":
+        items = draw(st.lists(st.binary(max_size=64), min_size=size, max_size=size))
+        array = np.array(items, dtype=np.object_).reshape(shape)
+    else:
+        values = draw(st.lists(st.integers(-(2**31), 2**31 - 1), min_size=size, max_size=size))
+        array = np.array(values).astype(DTYPES[datatype]).reshape(shape)
+    return endpoint, name, datatype, array
+
+
+@pytest.fixture(scope="module")
+def grpc_client(server):
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(server.settings.grpc_url)
+    yield client
+    client.close()
+
+
+@settings(max_examples=GRPC_EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(request=requests())
+def test_grpc_answers_every_generated_request_without_an_internal_error(grpc_client, request):
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    endpoint, name, datatype, array = request
+    tensor = grpcclient.InferInput(name, list(array.shape), datatype)
+    tensor.set_data_from_numpy(array)
+    try:
+        grpc_client.infer(endpoint, [tensor], client_timeout=30)
+    except InferenceServerException as error:
+        status = str(error.status())
+        assert status in ("StatusCode.INVALID_ARGUMENT", "StatusCode.UNAVAILABLE"), (
+            f"{endpoint} {name} {datatype} {array.shape}: {status} {error.message()[:300]}")
+        assert status != "StatusCode.UNAVAILABLE" or "queue" in error.message()
+
+
+def test_server_is_still_ready_after_the_fuzzing(server):
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server.settings.http_url}/v2/health/ready", timeout=10) as answer:
+        assert answer.status == 200
