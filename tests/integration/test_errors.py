@@ -72,12 +72,21 @@ def test_malformed_json_gets_400_naming_the_problem_and_server_keeps_serving(ser
     {"inputs": [{"name": "FEATURES", "datatype": "FP32", "data": [0.0] * 10}]},
     {"inputs": [{"name": "FEATURES", "shape": [1, 10], "data": [0.0] * 10}]},
     {"inputs": [{"name": "FEATURES", "shape": [1, 10], "datatype": "FP32"}]},
-], ids=["no-inputs", "no-name", "no-shape", "no-datatype", "no-data"])
+    {"inputs": [{"name": "FEATURES", "shape": [1, 10], "datatype": "FP32", "data": ["a"] * 10}]},
+], ids=["no-inputs", "no-name", "no-shape", "no-datatype", "no-data", "strings-as-fp32"])
 def test_valid_json_missing_a_required_member_gets_4xx_and_server_keeps_serving(server, body):
     url = f"{server.settings.http_url}/v2/models/diabetes_regressor/infer"
     status, text = _post(url, json.dumps(body).encode())
     assert 400 <= status < 500, text
     assert _post(url, _features(1, 10))[0] == 200
+
+
+def test_bytes_data_that_is_not_a_string_gets_4xx(server):
+    # Found by the HTTP fuzzer: Triton 2.51 answers 500 "Unable to parse JSON bytes array".
+    body = {"inputs": [{"name": "TEXT", "shape": [2, 1], "datatype": "BYTES", "data": ["fine", 0]}]}
+    status, text = _post(f"{server.settings.http_url}/v2/models/text_sentiment/infer", json.dumps(body).encode())
+    assert status == 400, text
+    assert "JSON bytes array" in json.loads(text)["error"]
 
 
 def test_guard_passes_other_answers_through_unchanged(server):

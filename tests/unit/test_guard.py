@@ -14,6 +14,8 @@ def test_only_tritons_json_parse_500_is_rewritten():
     assert not is_misreported_parse_error(400, TRITON_PARSE_ERROR)
     assert not is_misreported_parse_error(500, b'{"error": "onnxruntime crashed"}')
     assert is_misreported_parse_error(500, b'{"error":"Unable to parse \'inputs\'"}')
+    assert is_misreported_parse_error(500, b'{"error":"Unable to parse JSON bytes array: attempt to access JSON '
+                                           b'non-string as string"}')
 
 
 def test_rewritten_body_keeps_tritons_detail_and_names_the_fix():

@@ -28,9 +28,10 @@ from yarl import URL
 
 from tritonkit.server.command import EXIT_TIMEOUT_S
 
-# Triton 2.51's 500s that are the caller's fault: JSON it cannot parse, and valid JSON that lacks a member the
-# protocol requires ('inputs', or an input's 'name', 'shape', 'datatype', 'data'), found by fuzzing.
-PARSE_ERRORS = (b"failed to parse the request JSON buffer", b"Unable to parse '")
+# Triton 2.51's 500s that are the caller's fault, found by fuzzing: JSON it cannot parse; valid JSON that lacks a
+# member the protocol requires ("Unable to parse 'inputs'", or an input's 'name', 'shape', 'datatype', 'data');
+# and data of the wrong JSON type ("Unable to parse JSON bytes array: attempt to access JSON non-string as string").
+PARSE_ERRORS = (b"failed to parse the request JSON buffer", b"Unable to parse ")
 MAX_BODY_BYTES = 256 * 1024 * 1024  # Triton's own limit for a request body is far below this
 # Per-connection headers (RFC 9110 7.6.1) and those aiohttp recomputes for the new message.
 HOP_BY_HOP = frozenset({
