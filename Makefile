@@ -19,7 +19,7 @@ export TRITON_IMAGE HTTP_PORT GRPC_PORT METRICS_PORT
 
 STAMP := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
 
-.PHONY: help setup export lint lint-repo serve serve-docker loadtest soak bench test test-unit test-export test-integration clean
+.PHONY: help setup export lint lint-repo serve serve-docker loadtest fuzz soak bench test test-unit test-export test-integration clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,6 +48,9 @@ serve-docker: ## build the NGC-based image and run the same repositories with do
 
 loadtest: export ## 60 s headless locust run + server-side summary in reports/ (starts a server if none answers)
 	$(PY) -m tritonkit.loadtest --url http://127.0.0.1:$(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT) $(LOADTEST_ARGS)
+
+fuzz: export ## fuzz a real server over HTTP (schemathesis, openapi.json) and gRPC (hypothesis); not in make test
+	$(PY) -m pytest tests/integration/test_fuzz.py -m fuzz $(PYTEST_ARGS)
 
 soak: export ## 10-minute soak under mixed load; resident memory of tritonserver and every stub into bench/results/SOAK.md
 	$(PY) -m tritonkit.loadtest.soak $(SOAK_ARGS)

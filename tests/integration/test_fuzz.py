@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 from tritonkit import paths
 
-pytestmark = pytest.mark.integration
+# Not in `make test`: in one CI run tritonserver 2.51 itself died (std::bad_alloc) during the HTTP fuzzing and took
+# the session server down; a rerun did not reproduce it. `make fuzz` runs these until that crash is understood.
+pytestmark = [pytest.mark.integration, pytest.mark.fuzz]
 
 EXAMPLES = 40  # per route: 21 routes, about 800 requests in a minute
 GRPC_EXAMPLES = 150
@@ -45,13 +47,13 @@ def requests(draw):
     name = draw(st.sampled_from([ENDPOINTS[endpoint], "WRONG"]))
     datatype = draw(st.sampled_from(sorted(DTYPES)))
     shape = draw(st.lists(st.integers(0, 40), min_size=1, max_size=3))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))  # values from a drawn seed: shapes stay cheap
     size = int(np.prod(shape))
     if datatype == "BYTES":
-        items = draw(st.lists(st.binary(max_size=64), min_size=size, max_size=size))
-        array = np.array(items, dtype=np.object_).reshape(shape)
+        items = [rng.bytes(int(length)) for length in rng.integers(0, 64, size)]
+        array = np.array(items + [b""], dtype=np.object_)[:size].reshape(shape)
     else:
-        values = draw(st.lists(st.integers(-(2**31), 2**31 - 1), min_size=size, max_size=size))
-        array = np.array(values).astype(DTYPES[datatype]).reshape(shape)
+        array = rng.integers(-(2**31), 2**31 - 1, size).astype(DTYPES[datatype]).reshape(shape)
     return endpoint, name, datatype, array
 
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from tritonkit.export.config import attach_labels
 
 HEADER_WIDTH = 110
+STEP_QUEUE_BATCHES = 4
 STEP_CLASSES = ("TokenizerStep", "DigitImageStep", "ClassifierPostprocess")  # in tritonkit/steps/steps.py
 
 
@@ -116,9 +117,10 @@ def step_configs(steps: tuple[StepSpec, ...], ensembles: tuple[EnsembleSpec, ...
             "max_batch_size": _step_batch_limit(step.name, ensembles, models),
             "input": [_tensor(item, models, step.name) for item in step.inputs],
             "output": [_tensor(item, models, step.name) for item in step.outputs],
-            # No wait: batches form from what queues while an instance is busy. A queue of one full batch, as
-            # measured for the models (registry.TEXT_SERVING): overload is refused at once, not piled up here.
-            "dynamic_batching": {"default_queue_policy": {"max_queue_size": _step_batch_limit(
+            # No wait: batches form from what queues while an instance is busy. Bounded, but at four full batches:
+            # steps are fast, so overload is refused at the model behind them (registry.TEXT_SERVING), while a
+            # client's burst (40 texts at once) passes; a queue of one batch here refused part of such a burst.
+            "dynamic_batching": {"default_queue_policy": {"max_queue_size": STEP_QUEUE_BATCHES * _step_batch_limit(
                 step.name, ensembles, models)}},
             "instance_group": [{"kind": "KIND_CPU", "count": step.instance_count}],
         }
