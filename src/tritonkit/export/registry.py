@@ -15,7 +15,7 @@ from tritonkit.export.spec import ModelSpec
 # Two instances: with one, its dynamic batcher thread burns 12-15% of a CPU whenever requests queue behind
 # the busy instance (bench/results/TUNING.md, step 4); threads are capped at the usable CPUs at run time.
 # A queue of one full batch: at twice the capacity, accepted requests keep p99 at 0.8 s and the rest are refused
-# within 40 ms (p99); a queue of 64 gave 1.1 s and 144 ms; unbounded, 10.8 s (README, Faults and self-healing).
+# within 42 ms (p99); a queue of 64 gave 1.1 s and 144 ms; unbounded, 10.8 s (README, Faults and self-healing).
 TEXT_SERVING = ServingOptions(max_batch_size=32, instance_count=2, intra_op_threads=2, max_queue_size=32)
 
 MODELS: dict[str, ModelSpec] = {
