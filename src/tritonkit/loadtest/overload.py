@@ -91,7 +91,10 @@ def _percentiles(latencies_ms: list[float]) -> dict:
     if not latencies_ms:
         return {"count": 0}
     ordered = sorted(latencies_ms)
-    pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)  # noqa: E731 - a local helper
+
+    def pick(quantile: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(quantile * len(ordered)))], 1)
+
     return {"count": len(ordered), "p50_ms": pick(0.50), "p95_ms": pick(0.95), "p99_ms": pick(0.99),
             "max_ms": round(ordered[-1], 1), "mean_ms": round(statistics.fmean(ordered), 1)}
 
