@@ -89,6 +89,22 @@ def test_bytes_data_that_is_not_a_string_gets_4xx(server):
     assert "JSON bytes array" in json.loads(text)["error"]
 
 
+@pytest.mark.parametrize(("model", "tensor"), [
+    ("diabetes_regressor", {"name": "FEATURES", "shape": [1, 100_000_000_000], "datatype": "FP32", "data": [0.5]}),
+    ("text_sentiment", {"name": "TEXT", "shape": [100_000_000_000, 1], "datatype": "INT64", "data": [[1]]}),
+], ids=["fp32", "int64-on-a-text-endpoint"])
+def test_a_shape_far_beyond_its_data_gets_400_and_the_server_lives(server, model, tensor):
+    # Found by the HTTP fuzzer: Triton 2.51 sizes a buffer by the declared shape before reading the data, and the
+    # failed 400 GB allocation (std::bad_alloc) aborted tritonserver. The guard refuses the mismatch first.
+    url = f"{server.settings.http_url}/v2/models/{model}/infer"
+    status, text = _post(url, json.dumps({"inputs": [tensor]}).encode())
+    assert status == 400, text
+    assert "declares 100000000000 elements but 'data' holds 1" in json.loads(text)["error"]
+    with urllib.request.urlopen(f"{server.settings.http_url}/v2/health/ready", timeout=10) as ready:
+        assert ready.status == 200
+    assert _post(f"{server.settings.http_url}/v2/models/diabetes_regressor/infer", _features(1, 10))[0] == 200
+
+
 def test_guard_passes_other_answers_through_unchanged(server):
     url = f"{server.settings.http_url}/v2/models/no_such_model/infer"
     status, text = _post(url, _features(1, 10))

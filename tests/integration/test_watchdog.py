@@ -1,8 +1,9 @@
 """Faults caused for real: a stub killed or stopped under traffic is reloaded, and health tells the truth meanwhile.
 
 Each case kills (SIGKILL) or stops (SIGSTOP) one stub of the session server while a client sends requests to the
-public endpoint that uses it, and polls readiness. Targets (issue #12): after a kill no request fails later than
-5 s after it, after a stop 15 s; readiness says 503 while the model is down; the recovery is counted on /metrics.
+public endpoint that uses it, and polls readiness over HTTP and gRPC. Targets (issue #12): after a kill no request
+fails later than 5 s after it, after a stop 15 s; readiness says not ready on both protocols while the model is
+down; the recovery is counted on the metrics port, next to Triton's own metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import tritonclient.grpc as grpcclient
 
 from tritonkit.server.watchdog import stubs_of
 
@@ -56,8 +58,8 @@ def _text_request(text: str) -> bytes:
     return json.dumps({"inputs": [{"name": "TEXT", "shape": [1, 1], "datatype": "BYTES", "data": [text]}]}).encode()
 
 
-def _recoveries(base_url: str) -> str:
-    with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as answer:
+def _metrics(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as answer:
         return answer.read().decode()
 
 
@@ -68,11 +70,14 @@ def test_a_stub_fault_under_traffic_heals_within_its_bound(server, model, endpoi
     infer_url, body = f"{base}/v2/models/{endpoint}/infer", _text_request("The staff were lovely and quick.")
     assert _status(infer_url, body) == 200
     victim = next(s for s in stubs_of(_tritonserver_pid(server.pid)) if s.model == model)
-    results, readiness, stop = [], [], threading.Event()
+    results, readiness, grpc_readiness, stop = [], [], [], threading.Event()
+    grpc = grpcclient.InferenceServerClient(server.settings.grpc_url)
 
     def poll_readiness():
         while not stop.is_set():
             readiness.append((time.monotonic(), _status(f"{base}/v2/health/ready")))
+            grpc_readiness.append((grpc.is_server_ready(client_timeout=REQUEST_TIMEOUT_S),
+                                   grpc.is_model_ready(endpoint, client_timeout=REQUEST_TIMEOUT_S)))
             time.sleep(0.1)
 
     poller = threading.Thread(target=poll_readiness)
@@ -90,7 +95,11 @@ def test_a_stub_fault_under_traffic_heals_within_its_bound(server, model, endpoi
           f"{failures[-1][0] if failures else '-'} s after the fault (bound {bound_s} s)")
     assert all(at <= bound_s for at, _ in failures), failures
     assert results[-1][1] == 200 and _status(f"{base}/v2/health/ready") == 200
-    if failures:  # readiness said so while the endpoint could not answer
+    if failures:  # readiness said so, on both protocols, while the endpoint could not answer
         assert any(code == 503 for _, code in readiness), "requests failed while readiness stayed 200"
+        assert (False, False) in grpc_readiness, "requests failed while gRPC ServerReady/ModelReady stayed true"
+    assert grpc.is_server_ready() and grpc.is_model_ready(endpoint)
     cause = "stopped" if sig == signal.SIGSTOP else "died"
-    assert f'tritonkit_model_recoveries_total{{model="{model}",cause="{cause}"}}' in _recoveries(base)
+    metrics = _metrics(server.settings.metrics_url)
+    assert f'tritonkit_model_recoveries_total{{model="{model}",cause="{cause}"}}' in metrics
+    assert f'nv_inference_count{{model="{endpoint}",version="1"}}' in metrics  # one scrape: Triton's and ours

@@ -1,7 +1,7 @@
 import re
 import subprocess
 
-from tritonkit.server.command import tritonserver_args
+from tritonkit.server.command import PrivatePorts, tritonserver_args
 from tritonkit.server.embedded import pytriton_root
 from tritonkit.server.settings import ADMIN_HEADER, ServerSettings
 
@@ -57,7 +57,10 @@ def test_args_use_only_flags_the_embedded_tritonserver_knows():
     assert used <= known, f"unknown to tritonserver 2.51: {sorted(used - known)}"
 
 
-def test_args_move_http_to_a_private_loopback_port_behind_the_guard():
-    args = tritonserver_args(ServerSettings(admin_key=KEY, host="0.0.0.0"), ["/r"], http_port=45678)
-    assert "--http-address=127.0.0.1" in args and "--http-port=45678" in args
-    assert "--grpc-address=0.0.0.0" in args  # gRPC and metrics stay where the settings put them
+def test_args_move_every_endpoint_to_private_loopback_ports_behind_the_front():
+    args = tritonserver_args(ServerSettings(admin_key=KEY, host="0.0.0.0"), ["/r"],
+                             private=PrivatePorts(45678, 45679, 45680))
+    for endpoint, port in (("http", 45678), ("grpc", 45679), ("metrics", 45680)):
+        assert f"--{endpoint}-address=127.0.0.1" in args and f"--{endpoint}-port={port}" in args
+    public = tritonserver_args(ServerSettings(admin_key=KEY, host="0.0.0.0"), ["/r"])
+    assert "--grpc-address=0.0.0.0" in public and "--grpc-port=8001" in public  # no front: the settings' own

@@ -1,9 +1,13 @@
 """server/guard.py: which answers it rewrites, and the launcher's command for it."""
 
 import json
+import math
 
+import pytest
+
+from tritonkit.server.command import PrivatePorts
 from tritonkit.server.embedded import guard_command
-from tritonkit.server.guard import bad_request_body, is_misreported_parse_error
+from tritonkit.server.guard import bad_request_body, is_misreported_parse_error, shape_error
 from tritonkit.server.settings import ServerSettings
 
 TRITON_PARSE_ERROR = json.dumps({"error": "failed to parse the request JSON buffer: Invalid value. at 0"}).encode()
@@ -28,7 +32,39 @@ def test_rewritten_body_survives_a_body_that_is_not_json():
     assert "garbage" in json.loads(bad_request_body(b"garbage 500"))["error"]
 
 
-def test_guard_listens_on_the_public_port_and_forwards_to_loopback():
-    command = guard_command(ServerSettings(admin_key="k" * 20, host="::1", http_port=9000), 45678)
-    assert command[3:7] == ["--listen", "[::1]:9000", "--upstream", "http://127.0.0.1:45678"]
+def test_guard_listens_on_the_public_ports_and_forwards_to_loopback():
+    settings = ServerSettings(admin_key="k" * 20, host="::1", http_port=9000, grpc_port=9001, metrics_port=9002)
+    command = guard_command(settings, PrivatePorts(45678, 45679, 45680))
+    assert command[3:15] == ["--listen", "[::1]:9000", "--upstream", "http://127.0.0.1:45678",
+                             "--grpc-listen", "[::1]:9001", "--grpc-upstream", "127.0.0.1:45679",
+                             "--metrics-listen", "[::1]:9002", "--metrics-upstream", "http://127.0.0.1:45680/metrics"]
     assert command[-1] == "--refuse-model-control"  # explicit only for the watchdog: no load/unload from outside
+
+
+@pytest.mark.parametrize(("shape", "data"), [
+    ([1, 100_000_000_000], [1.0]),  # aborted Triton 2.51 (std::bad_alloc) before the guard checked it
+    ([2, 3], [[1, 2, 3]]),
+    ([1, 1], []),
+    ([0], [1]),
+])
+def test_a_shape_that_does_not_match_its_data_is_refused_with_both_counts(shape, data):
+    body = json.dumps({"inputs": [{"name": "FEATURES", "shape": shape, "datatype": "FP32", "data": data}]})
+    error = shape_error(body.encode(), None)
+    assert error is not None and str(shape) in error and f"declares {math.prod(shape)} elements" in error
+
+
+@pytest.mark.parametrize("tensor", [
+    {"name": "X", "shape": [2, 3], "datatype": "FP32", "data": [[1, 2, 3], [4, 5, 6]]},
+    {"name": "X", "shape": [2, 3], "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6]},
+    {"name": "TEXT", "shape": [1, 1], "datatype": "BYTES", "data": ["hi"]},
+    {"name": "X", "shape": [1, 100_000_000_000], "datatype": "FP32", "parameters": {"binary_data_size": 4}},
+    {"name": "X", "shape": [-1, 2], "datatype": "FP32", "data": [1]},  # Triton's own 400 names it
+])
+def test_matching_or_binary_or_unparseable_inputs_go_on_to_triton(tensor):
+    assert shape_error(json.dumps({"inputs": [tensor]}).encode(), None) is None
+
+
+def test_only_the_json_header_of_a_binary_request_is_read():
+    header = json.dumps({"inputs": [{"name": "X", "shape": [1, 9], "datatype": "FP32", "data": [1]}]}).encode()
+    assert shape_error(header + b"\x00" * 64, str(len(header))) is not None
+    assert shape_error(b"not json at all", None) is None and shape_error(header, "nan") is None

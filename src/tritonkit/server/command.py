@@ -7,10 +7,19 @@ an unknown one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from tritonkit.server.settings import ADMIN_HEADER, LOOPBACK, RESTRICTED_APIS, ServerSettings
 
 EXIT_TIMEOUT_S = 10  # in-flight requests get this long to finish on Ctrl-C / SIGTERM
+
+
+class PrivatePorts(NamedTuple):
+    """Loopback ports tritonserver listens on when the front (server/guard.py) holds the public ones."""
+
+    http: int
+    grpc: int
+    metrics: int
 
 
 def tritonserver_args(
@@ -18,7 +27,7 @@ def tritonserver_args(
     repositories: Sequence[str],
     *,
     backend_directory: str | None = None,
-    http_port: int | None = None,
+    private: PrivatePorts | None = None,
 ) -> list[str]:
     """Arguments after the ``tritonserver`` program name.
 
@@ -27,21 +36,22 @@ def tritonserver_args(
         repositories: model repository paths as the server sees them (host or container paths).
         backend_directory: where backends live; ``None`` keeps the server's default
             (``/opt/tritonserver/backends`` in the container).
-        http_port: where tritonserver's own HTTP endpoint listens, on loopback, when the HTTP guard
-            holds ``settings.http_port`` (see server/guard.py); ``None`` serves HTTP directly.
+        private: where tritonserver's own endpoints listen, on loopback, when the front (server/guard.py)
+            holds the public ports; ``None`` serves them directly on ``settings``' host and ports.
     """
     restricted = f"{','.join(RESTRICTED_APIS)}:{ADMIN_HEADER}={settings.admin_key}"
     args = [f"--model-repository={path}" for path in repositories]
     if backend_directory is not None:
         args.append(f"--backend-directory={backend_directory}")
-    http_address = (settings.host, settings.http_port) if http_port is None else (LOOPBACK, http_port)
+    host, ports = ((settings.host, PrivatePorts(settings.http_port, settings.grpc_port, settings.metrics_port))
+                   if private is None else (LOOPBACK, private))
     args += [
-        f"--http-address={http_address[0]}",
-        f"--http-port={http_address[1]}",
-        f"--grpc-address={settings.host}",
-        f"--grpc-port={settings.grpc_port}",
-        f"--metrics-address={settings.host}",
-        f"--metrics-port={settings.metrics_port}",
+        f"--http-address={host}",
+        f"--http-port={ports.http}",
+        f"--grpc-address={host}",
+        f"--grpc-port={ports.grpc}",
+        f"--metrics-address={host}",
+        f"--metrics-port={ports.metrics}",
         f"--model-control-mode={settings.triton_model_control}",
         f"--http-restricted-api={restricted}",
         f"--grpc-restricted-protocol={restricted}",

@@ -19,7 +19,7 @@ import sysconfig
 from pathlib import Path
 
 from tritonkit import paths
-from tritonkit.server.command import tritonserver_args
+from tritonkit.server.command import PrivatePorts, tritonserver_args
 from tritonkit.server.settings import LOOPBACK, ServerSettings
 
 BACKENDS_SOURCE = Path(__file__).resolve().parent / "backends"  # package data: ships with the module
@@ -87,22 +87,26 @@ def server_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def embedded_command(settings: ServerSettings, backend_directory: Path, http_port: int | None = None) -> list[str]:
-    """The full argv of the embedded server (``http_port``: see ``tritonserver_args``)."""
+def embedded_command(settings: ServerSettings, backend_directory: Path,
+                     private: PrivatePorts | None = None) -> list[str]:
+    """The full argv of the embedded server (``private``: see ``tritonserver_args``)."""
     binary = pytriton_root() / "bin" / "tritonserver"
     repositories = [str(Path(path).resolve()) for path in settings.repositories]
-    args = tritonserver_args(settings, repositories, backend_directory=str(backend_directory), http_port=http_port)
+    args = tritonserver_args(settings, repositories, backend_directory=str(backend_directory), private=private)
     return [str(binary), *args]
 
 
-def guard_command(settings: ServerSettings, upstream_port: int, health_file: Path | None = None) -> list[str]:
-    """The argv of the HTTP guard that holds the public HTTP port in front of tritonserver.
+def guard_command(settings: ServerSettings, private: PrivatePorts, health_file: Path | None = None) -> list[str]:
+    """The argv of the front that holds the public HTTP, gRPC and metrics ports before tritonserver's ``private``.
 
-    ``health_file``: where the watchdog says which models are down (the guard answers readiness from it).
+    ``health_file``: where the watchdog says which models are down (the front answers readiness from it).
     """
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    argv = [sys.executable, "-m", "tritonkit.server.guard", "--listen", f"{host}:{settings.http_port}",
-            "--upstream", f"http://{LOOPBACK}:{upstream_port}"]
+    argv = [sys.executable, "-m", "tritonkit.server.guard",
+            "--listen", f"{host}:{settings.http_port}", "--upstream", f"http://{LOOPBACK}:{private.http}",
+            "--grpc-listen", f"{host}:{settings.grpc_port}", "--grpc-upstream", f"{LOOPBACK}:{private.grpc}",
+            "--metrics-listen", f"{host}:{settings.metrics_port}",
+            "--metrics-upstream", f"http://{LOOPBACK}:{private.metrics}/metrics"]
     if health_file is not None:
         argv += ["--health-file", str(health_file)]
     if settings.model_control == "none" and settings.triton_model_control == "explicit":

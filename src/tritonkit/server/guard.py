@@ -1,43 +1,54 @@
-"""The HTTP front of the embedded server: passes every request through, turns Triton 2.51's
-500 for a malformed or incomplete JSON body into the 400 it should be.
+"""The embedded server's front: it holds the public HTTP, gRPC and metrics ports; tritonserver listens on
+private loopback ports behind it.
 
-Triton 2.51 (the embedded binary, NGC 24.10) reports a request body it cannot parse as JSON with
-``500 {"error": "failed to parse the request JSON buffer: ..."}``: the parser's error is tagged
-INTERNAL (upstream triton-inference-server/server#8762). A 500 tells the caller the server is at
-fault and makes well-behaved clients retry; the caller's body is. So the launcher puts this small
-proxy on the public HTTP port and runs tritonserver's HTTP endpoint on a private loopback port.
+HTTP passes through byte for byte (bodies, binary tensors, compressed payloads, status codes, headers such as the
+admin key, which Triton itself still checks), with three corrections of Triton 2.51:
+  - its 500 for a malformed or incomplete JSON body (the parser's error is tagged INTERNAL, upstream
+    triton-inference-server/server#8762) becomes the 400 it should be: a 500 blames the server and makes
+    well-behaved clients retry;
+  - an input whose JSON ``shape`` does not match its ``data`` gets 400 before tritonserver sees it: Triton
+    allocates by the shape first, and ``[1, 100000000000]`` aborted it (``std::bad_alloc``, see ``shape_error``);
+  - health tells the truth: readiness (server and model) answers 503 while the watchdog's health file lists a
+    model as down, liveness once the watchdog gave up (see watchdog.py).
+gRPC passes through the same way, with the same health answers (grpc_guard.py). The metrics port serves Triton's
+metrics plus the watchdog's ``tritonkit_model_recoveries_total``, so one scrape gets both.
 
-Everything else passes untouched, byte for byte: bodies (binary tensors, compressed payloads),
-status codes, and headers such as the admin key, which Triton itself still checks. gRPC and
-metrics do not pass through here. ``--no-http-guard`` (``HTTP_GUARD=0``) serves Triton directly;
-``bench/`` measures what the extra hop costs.
+``--no-http-guard`` (``HTTP_GUARD=0``) serves Triton directly on all three ports; ``bench/`` measures what the
+extra hop costs.
 
-Run by the launcher as ``python -m tritonkit.server.guard --listen HOST:PORT --upstream http://127.0.0.1:PORT``.
+Run by the launcher as ``python -m tritonkit.server.guard --listen HOST:PORT --upstream http://127.0.0.1:PORT
+[--grpc-listen HOST:PORT --grpc-upstream 127.0.0.1:PORT] [--metrics-listen HOST:PORT --metrics-upstream URL]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import math
 import re
+import signal
 import sys
 from pathlib import Path
 
 from aiohttp import ClientConnectionError, ClientSession, ClientTimeout, TCPConnector, web
 from yarl import URL
 
+from tritonkit.server import grpc_guard
 from tritonkit.server.command import EXIT_TIMEOUT_S
 
 # Triton 2.51's 500s that are the caller's fault, found by fuzzing: JSON it cannot parse; valid JSON that lacks a
 # member the protocol requires ("Unable to parse 'inputs'", or an input's 'name', 'shape', 'datatype', 'data');
 # and data of the wrong JSON type ("Unable to parse JSON bytes array: attempt to access JSON non-string as string").
 PARSE_ERRORS = (b"failed to parse the request JSON buffer", b"Unable to parse ")
+METRICS_TIMEOUT_S = 5  # Triton's metrics page on a busy server; a scrape does not wait longer
 MAX_BODY_BYTES = 256 * 1024 * 1024  # Triton's own limit for a request body is far below this
 # Per-connection headers (RFC 9110 7.6.1) and those aiohttp recomputes for the new message.
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
     "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
 })
+INFER_PATH = re.compile(r"/v2/models/[^/]+(?:/versions/[^/]+)?/infer")
 MALFORMED_JSON_HINT = (
     "malformed or incomplete JSON in the request body ({detail}); send one JSON object as the KServe v2 protocol "
     'describes, e.g. {{"inputs": [{{"name": "TEXT", "shape": [1, 1], "datatype": "BYTES", "data": ["hi"]}}]}}; '
@@ -51,6 +62,54 @@ def _forwarded(headers, drop: frozenset[str] = HOP_BY_HOP) -> list[tuple[str, st
 
 # aiohttp's server has already decompressed a gzip/deflate request body: Triton gets it plain.
 REQUEST_DROP = HOP_BY_HOP | {"content-encoding"}
+
+
+def shape_error(body: bytes, header_length: str | None) -> str | None:
+    """Why an inference body must get 400 before tritonserver sees it, or None to pass it on.
+
+    Triton 2.51 sizes the buffer for an input's JSON ``data`` from its declared ``shape`` before comparing the two:
+    ``{"shape": [1, 100000000000], "datatype": "FP32", "data": [1]}`` asks it for 400 GB, and the failed
+    allocation (``std::bad_alloc``) aborts tritonserver: one unauthenticated request takes every endpoint down.
+    A shape whose element count differs from the data's is refused here with the counts; everything else,
+    binary tensors included (Triton checks their byte size against the shape without allocating), goes on.
+    """
+    if header_length is not None:
+        try:
+            body = body[: int(header_length)]
+        except ValueError:
+            return None  # tritonserver names a bad Inference-Header-Content-Length itself
+    try:
+        request = json.loads(body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None  # tritonserver's parse error becomes a 400 on the way back
+    inputs = request.get("inputs") if isinstance(request, dict) else None
+    for tensor in inputs if isinstance(inputs, list) else ():
+        if not isinstance(tensor, dict) or "data" not in tensor:
+            continue
+        shape = tensor.get("shape")
+        if not isinstance(shape, list) or not all(type(dim) is int and dim >= 0 for dim in shape):
+            continue  # tritonserver refuses it with its own 400
+        declared = math.prod(shape)
+        held = _element_count(tensor["data"])
+        if declared != held:
+            return (f"input {tensor.get('name')!r}: shape {shape} declares {declared} elements but 'data' holds "
+                    f"{held}; the shape must match the data (batch dimension first)")
+    return None
+
+
+def _element_count(data) -> int:
+    """Leaves of a nested JSON array (a scalar counts as one), judging each list by its first item: never more
+    than the body's bytes, so a request that passes cannot make Triton allocate more than it sent."""
+    count, pending = 0, [data]
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, list):
+            count += 1
+        elif item and isinstance(item[0], list):
+            pending.extend(item)
+        else:
+            count += len(item)  # a flat row: no loop over a million numbers
+    return count
 
 
 def is_misreported_parse_error(status: int, body: bytes) -> bool:
@@ -81,6 +140,12 @@ class Health:
         except (OSError, ValueError):
             return {"down": [], "gave_up": False, "recoveries": []}
 
+    def down(self) -> list[str]:
+        return self.state()["down"]
+
+    def gave_up(self) -> bool:
+        return self.state()["gave_up"]
+
     def refusal(self, path: str) -> str | None:
         """Why a health request must answer 503 now, or None to ask tritonserver."""
         state = self.state()
@@ -94,12 +159,17 @@ class Health:
             return f"{model.group(1)} is recovering: a model's stub is being reloaded"
         return None
 
-    def metrics(self) -> str:
+    def metrics(self, tritonserver_up: bool | None = None) -> str:
+        """Our metrics in Prometheus' text format; ``tritonserver_up``: whether Triton's own came with them."""
         lines = ["# HELP tritonkit_model_recoveries_total Python-backend models the watchdog reloaded, by cause.",
                  "# TYPE tritonkit_model_recoveries_total counter"]
         for entry in self.state()["recoveries"]:
             lines.append(f'tritonkit_model_recoveries_total{{model="{entry["model"]}",cause="{entry["cause"]}"}} '
                          f'{entry["count"]}')
+        if tritonserver_up is not None:
+            lines += ["# HELP tritonkit_tritonserver_up 1 when tritonserver answered this scrape (its nv_ metrics are "
+                      "above), 0 when it did not.", "# TYPE tritonkit_tritonserver_up gauge",
+                      f"tritonkit_tritonserver_up {int(tritonserver_up)}"]
         return "\n".join(lines) + "\n"
 
 
@@ -107,28 +177,62 @@ MODEL_READY = re.compile(r"/v2/models/([^/]+)(?:/versions/[^/]+)?/ready")
 MODEL_CONTROL = re.compile(r"/v2/repository/models/[^/]+/(?:load|unload)")
 
 
-def make_app(upstream: str, health_file: Path | None = None, refuse_model_control: bool = False) -> web.Application:
+async def _open_session(app: web.Application):
+    # No automatic Accept-Encoding or Content-Type: the client's own headers go through unchanged,
+    # and compressed answers stay compressed for the client that asked for them.
+    app["session"] = ClientSession(
+        connector=TCPConnector(limit=0, ttl_dns_cache=None),
+        auto_decompress=False,
+        skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
+        timeout=ClientTimeout(total=None, sock_connect=5),
+    )
+    yield
+    await app["session"].close()
+
+
+async def combined_metrics(session: ClientSession, metrics_url: str | None, health: Health) -> web.Response:
+    """Triton's metrics (from its private port) followed by ours; ours alone when tritonserver does not answer."""
+    if metrics_url is None:
+        return web.Response(text=health.metrics(), content_type="text/plain")
+    try:
+        async with session.get(metrics_url, timeout=ClientTimeout(total=METRICS_TIMEOUT_S)) as answer:
+            triton = await answer.text() if answer.status == 200 else ""
+    except (ClientConnectionError, TimeoutError):
+        triton = ""
+    return web.Response(text=triton + health.metrics(tritonserver_up=bool(triton)), content_type="text/plain")
+
+
+def make_metrics_app(metrics_url: str, health_file: Path | None = None) -> web.Application:
+    """The public metrics port: ``GET /metrics`` as ``combined_metrics``."""
+    app = web.Application()
+    health = Health(health_file)
+
+    async def metrics(request: web.Request) -> web.Response:
+        return await combined_metrics(request.app["session"], metrics_url, health)
+
+    app.cleanup_ctx.append(_open_session)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+def make_app(upstream: str, health_file: Path | None = None, refuse_model_control: bool = False,
+             metrics_url: str | None = None) -> web.Application:
+    """The public HTTP port (``metrics_url``: tritonserver's private metrics, also served at ``/metrics`` here)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     base = upstream.rstrip("/")
     health = Health(health_file)
 
-    async def open_session(app: web.Application):
-        # No automatic Accept-Encoding or Content-Type: the client's own headers go through unchanged,
-        # and compressed answers stay compressed for the client that asked for them.
-        app["session"] = ClientSession(
-            connector=TCPConnector(limit=0, ttl_dns_cache=None),
-            auto_decompress=False,
-            skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
-            timeout=ClientTimeout(total=None, sock_connect=5),
-        )
-        yield
-        await app["session"].close()
-
     async def forward(request: web.Request) -> web.Response:
+        if request.method == "GET" and request.path == "/metrics":
+            return await combined_metrics(request.app["session"], metrics_url, health)
         local = answer_locally(request.method, request.path)
         if local is not None:
             return local
         body = await request.read()
+        if request.method == "POST" and body and INFER_PATH.fullmatch(request.path):
+            refusal = shape_error(body, request.headers.get("Inference-Header-Content-Length"))
+            if refusal is not None:
+                return web.json_response({"error": refusal}, status=400)
         url = URL(base + request.raw_path, encoded=True)
         try:
             async with request.app["session"].request(
@@ -144,15 +248,13 @@ def make_app(upstream: str, health_file: Path | None = None, refuse_model_contro
         return web.Response(status=status, body=payload, headers=headers)
 
     def answer_locally(method: str, path: str) -> web.Response | None:
-        if method == "GET" and path == "/metrics":
-            return web.Response(text=health.metrics(), content_type="text/plain")
         if method == "POST" and refuse_model_control and MODEL_CONTROL.fullmatch(path):
             return web.json_response({"error": "loading and unloading models is off (MODEL_CONTROL=none); start "
                                       "the server with MODEL_CONTROL=explicit to manage models"}, status=403)
         reason = health.refusal(path) if method == "GET" else None
         return None if reason is None else web.json_response({"error": reason}, status=503)
 
-    app.cleanup_ctx.append(open_session)
+    app.cleanup_ctx.append(_open_session)
     app.router.add_route("*", "/{tail:.*}", forward)
     return app
 
@@ -160,23 +262,59 @@ def make_app(upstream: str, health_file: Path | None = None, refuse_model_contro
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tritonkit.server.guard",
-        description="HTTP front for the embedded tritonserver: 400 instead of Triton 2.51's 500 for malformed JSON.",
+        description="Front of the embedded tritonserver on the public HTTP, gRPC and metrics ports: 400 instead of "
+        "Triton 2.51's 500 for malformed JSON, shape checks, honest health, recoveries next to Triton's metrics.",
     )
-    parser.add_argument("--listen", required=True, metavar="HOST:PORT", help="public address to serve")
+    parser.add_argument("--listen", required=True, metavar="HOST:PORT", help="public HTTP address to serve")
     parser.add_argument("--upstream", required=True, metavar="URL", help="tritonserver's HTTP endpoint")
+    parser.add_argument("--grpc-listen", metavar="HOST:PORT", help="public gRPC address to serve")
+    parser.add_argument("--grpc-upstream", metavar="HOST:PORT", help="tritonserver's gRPC endpoint")
+    parser.add_argument("--metrics-listen", metavar="HOST:PORT", help="public metrics address to serve")
+    parser.add_argument("--metrics-upstream", metavar="URL", help="tritonserver's metrics URL (.../metrics)")
     parser.add_argument("--health-file", type=Path, help="the watchdog's health file: readiness answers 503 for "
                         "what it lists as down, liveness when it gave up; /metrics shows its recoveries")
     parser.add_argument("--refuse-model-control", action="store_true",
                         help="answer 403 to load/unload (tritonserver is explicit only for the watchdog)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for front in ("grpc", "metrics"):
+        if (getattr(args, f"{front}_listen") is None) != (getattr(args, f"{front}_upstream") is None):
+            parser.error(f"--{front}-listen and --{front}-upstream go together")
+    return args
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """Runs every front until SIGINT or SIGTERM; in-flight calls then get ``EXIT_TIMEOUT_S`` to finish."""
+    apps = [(make_app(args.upstream, args.health_file, args.refuse_model_control, args.metrics_upstream),
+             args.listen)]
+    if args.metrics_listen:
+        apps.append((make_metrics_app(args.metrics_upstream, args.health_file), args.metrics_listen))
+    runners = []
+    for app, address in apps:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=EXIT_TIMEOUT_S)
+        await runner.setup()
+        await web.TCPSite(runner, *_host_port(address)).start()
+        runners.append(runner)
+    grpc_server = None
+    if args.grpc_listen:
+        grpc_server = await grpc_guard.start(args.grpc_listen, args.grpc_upstream, Health(args.health_file))
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    closing = [runner.cleanup() for runner in runners]
+    if grpc_server is not None:
+        closing.append(grpc_server.stop(EXIT_TIMEOUT_S))  # refuses new calls, lets in-flight ones finish
+    await asyncio.gather(*closing)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    host, _, port = args.listen.rpartition(":")
-    app = make_app(args.upstream, args.health_file, args.refuse_model_control)
-    web.run_app(app, host=host.strip("[]"), port=int(port), print=None,
-                access_log=None, handle_signals=True, shutdown_timeout=EXIT_TIMEOUT_S)
+    asyncio.run(serve(parse_args(argv)))
     return 0
 
 

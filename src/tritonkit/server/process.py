@@ -29,7 +29,7 @@ from pathlib import Path
 
 from tritonkit.client.health import ServerNotReady, wait_until_ready
 from tritonkit.server import embedded
-from tritonkit.server.command import EXIT_TIMEOUT_S
+from tritonkit.server.command import EXIT_TIMEOUT_S, PrivatePorts
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import LOOPBACK, ServerSettings
 from tritonkit.server.watchdog import HealthFile, Watchdog
@@ -67,7 +67,7 @@ class TritonServer:
         self.env = dict(env or {})
         self.backend_directory = backend_directory
         self.processes: list[subprocess.Popen] = []
-        self._internal_http_port = free_ports(1)[0] if settings.http_guard and not launcher else None
+        self._private = PrivatePorts(*free_ports(3)) if settings.http_guard and not launcher else None
         self.watchdog: Watchdog | None = None
         self.health_file: Path | None = None
         if settings.watchdog and not launcher:
@@ -80,9 +80,9 @@ class TritonServer:
         if self.launcher:
             return [self._launcher_command()]
         directory = self.backend_directory or embedded.default_backend_directory()
-        commands = [embedded.embedded_command(self.settings, directory, self._internal_http_port)]
-        if self._internal_http_port is not None:
-            commands.append(embedded.guard_command(self.settings, self._internal_http_port, self.health_file))
+        commands = [embedded.embedded_command(self.settings, directory, self._private)]
+        if self._private is not None:
+            commands.append(embedded.guard_command(self.settings, self._private, self.health_file))
         return commands
 
     def _launcher_command(self) -> list[str]:
@@ -169,9 +169,9 @@ class TritonServer:
 
     def _direct_http_url(self) -> str:
         """tritonserver's own HTTP endpoint: behind the guard when there is one."""
-        if self._internal_http_port is None:
+        if self._private is None:
             return self.settings.http_url
-        return f"http://{LOOPBACK}:{self._internal_http_port}"
+        return f"http://{LOOPBACK}:{self._private.http}"
 
     def alive(self) -> bool:
         """True while every child runs."""

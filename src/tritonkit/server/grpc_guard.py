@@ -1,0 +1,147 @@
+"""The gRPC front of the embedded server: every call passes through as bytes; health answers tell the truth.
+
+Triton's gRPC health answers come from tritonserver alone, which still calls a model READY after its Python stub
+died (see watchdog.py). So, like the HTTP guard, this front holds the public gRPC port and forwards each call,
+unparsed, to tritonserver's private loopback port, except three answers it gives itself while the watchdog's
+health file lists a model as down:
+
+  ``ServerReady``                ``ready: false`` (what tritonserver answers while a model loads)
+  ``ModelReady`` for that model  ``ready: false``
+  ``grpc.health.v1.Health/Check``  ``NOT_SERVING`` (what Kubernetes' native gRPC probe reads)
+
+and ``ServerLive`` answers ``live: false`` once the watchdog gave up. Everything else is tritonserver's: messages,
+status codes and details, trailing metadata, the admin-key metadata (which Triton itself checks), deadlines and
+cancellation (a cancelled or expired call is cancelled upstream too). ``ModelStreamInfer`` streams both ways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+import grpc
+from tritonclient.grpc import service_pb2
+
+SERVICE = "/inference.GRPCInferenceService/"
+STREAM = f"{SERVICE}ModelStreamInfer"
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+# grpc.health.v1.HealthCheckResponse{status: NOT_SERVING}: field 1 (varint) = 2. Written out because the message
+# is two bytes and grpcio-health-checking would be a dependency for it alone.
+NOT_SERVING = b"\x08\x02"
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024  # the HTTP guard's body limit; Triton's own gRPC limit is INT32_MAX
+OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+           ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+# Metadata the channel to tritonserver sets itself; the caller's own (the admin key, ...) goes through.
+OWN_METADATA = frozenset({"user-agent", "te", "content-type"})
+
+
+class Health(Protocol):
+    """What the front needs from the watchdog's health file (guard.Health)."""
+
+    def down(self) -> list[str]: ...
+
+    def gave_up(self) -> bool: ...
+
+
+Handler = Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]
+
+
+class Forwarder(grpc.GenericRpcHandler):
+    """Serves every method of the public port by forwarding it; answers health itself when the watchdog says so."""
+
+    def __init__(self, channel: grpc.aio.Channel, health: Health):
+        self.channel, self.health = channel, health
+        self.own: dict[str, Handler] = {
+            f"{SERVICE}ServerReady": self.server_ready,
+            f"{SERVICE}ModelReady": self.model_ready,
+            f"{SERVICE}ServerLive": self.server_live,
+            HEALTH_CHECK: self.health_check,
+        }
+
+    def service(self, handler_call_details):
+        method = handler_call_details.method
+        if method == STREAM:
+            return grpc.stream_stream_rpc_method_handler(self._streamer(method))
+        return grpc.unary_unary_rpc_method_handler(self.own.get(method) or self._forwarder(method))
+
+    # -- answers of its own -----------------------------------------------------------------------
+
+    async def server_ready(self, request: bytes, context) -> bytes:
+        if self.health.down():
+            return service_pb2.ServerReadyResponse(ready=False).SerializeToString()
+        return await self._forward(f"{SERVICE}ServerReady", request, context)
+
+    async def model_ready(self, request: bytes, context) -> bytes:
+        if service_pb2.ModelReadyRequest.FromString(request).name in self.health.down():
+            return service_pb2.ModelReadyResponse(ready=False).SerializeToString()
+        return await self._forward(f"{SERVICE}ModelReady", request, context)
+
+    async def server_live(self, request: bytes, context) -> bytes:
+        if self.health.gave_up():
+            return service_pb2.ServerLiveResponse(live=False).SerializeToString()
+        return await self._forward(f"{SERVICE}ServerLive", request, context)
+
+    async def health_check(self, request: bytes, context) -> bytes:
+        if self.health.down():
+            return NOT_SERVING
+        return await self._forward(HEALTH_CHECK, request, context)
+
+    # -- passing through --------------------------------------------------------------------------
+
+    def _forwarder(self, method: str) -> Handler:
+        async def forward(request: bytes, context) -> bytes:
+            return await self._forward(method, request, context)
+
+        return forward
+
+    async def _forward(self, method: str, request: bytes, context) -> bytes:
+        call = self.channel.unary_unary(method)(request, metadata=_metadata(context), timeout=_timeout(context))
+        try:
+            return await call
+        except grpc.aio.AioRpcError as error:
+            await _fail(context, error)
+            raise  # not reached: abort raises
+
+    def _streamer(self, method: str):
+        async def stream(requests: AsyncIterator[bytes], context) -> AsyncIterator[bytes]:
+            call = self.channel.stream_stream(method)(requests, metadata=_metadata(context), timeout=_timeout(context))
+            try:
+                async for answer in call:
+                    yield answer
+            except grpc.aio.AioRpcError as error:
+                await _fail(context, error)
+
+        return stream
+
+
+def _metadata(context) -> tuple[tuple[str, str | bytes], ...]:
+    return tuple((key, value) for key, value in context.invocation_metadata() or ()
+                 if key not in OWN_METADATA and not key.startswith((":", "grpc-")))
+
+
+def _timeout(context) -> float | None:
+    remaining = context.time_remaining()
+    return None if remaining is None or remaining > 1e8 else max(remaining, 0.001)
+
+
+async def _fail(context, error: grpc.aio.AioRpcError) -> None:
+    """Ends the caller's call with tritonserver's status, details and trailing metadata."""
+    trailing = error.trailing_metadata()
+    if trailing:
+        context.set_trailing_metadata(tuple(trailing))
+    if error.code() == grpc.StatusCode.UNAVAILABLE:
+        details = f"tritonserver is not reachable behind the gRPC front ({error.details()}); check the server log"
+    else:
+        details = error.details() or ""
+    await context.abort(error.code(), details)
+
+
+async def start(listen: str, upstream: str, health: Health) -> grpc.aio.Server:
+    """Binds ``listen`` (HOST:PORT) and forwards to tritonserver at ``upstream`` (HOST:PORT); returns the server."""
+    channel = grpc.aio.insecure_channel(upstream, options=OPTIONS)
+    server = grpc.aio.server(options=OPTIONS)
+    server.add_generic_rpc_handlers([Forwarder(channel, health)])
+    if server.add_insecure_port(listen) == 0:
+        raise OSError(f"cannot bind the gRPC front to {listen}: the port is taken or the address is not local")
+    await server.start()
+    return server
