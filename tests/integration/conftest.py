@@ -67,9 +67,10 @@ def write_lookup_model(path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def test_repository(tmp_path_factory) -> Path:
-    """A repository with the ``lookup`` asset model, its ONNX built here (nothing generated is committed)."""
+    """The ``lookup`` asset model (its ONNX built here: nothing generated is committed) and the ``stuck`` step."""
     repository = tmp_path_factory.mktemp("test_repository")
     shutil.copytree(ASSETS / "lookup_repository" / "lookup", repository / "lookup")
+    shutil.copytree(ASSETS / "stuck_repository" / "stuck", repository / "stuck")
     write_lookup_model(repository / "lookup" / "1" / "model.onnx")
     return repository
 

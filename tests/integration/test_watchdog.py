@@ -103,3 +103,36 @@ def test_a_stub_fault_under_traffic_heals_within_its_bound(server, model, endpoi
     metrics = _metrics(server.settings.metrics_url)
     assert f'tritonkit_model_recoveries_total{{model="{model}",cause="{cause}"}}' in metrics
     assert f'nv_inference_count{{model="{endpoint}",version="1"}}' in metrics  # one scrape: Triton's and ours
+
+
+def test_a_stub_stuck_in_execute_is_found_by_its_busy_mark_and_reloaded(server):
+    # The `stuck` asset is a BatchStep, like every real step: its execute is marked busy (tritonkit.steps.heartbeat).
+    base, hang_s = server.settings.http_url, server.settings.hang_s
+    infer_url = f"{base}/v2/models/stuck/infer"
+    assert _status(infer_url, _text_request("hello")) == 200
+    readiness, stop = [], threading.Event()
+
+    def poll_readiness():
+        while not stop.is_set():
+            readiness.append(_status(f"{base}/v2/models/stuck/ready"))
+            time.sleep(0.2)
+
+    poller = threading.Thread(target=poll_readiness)
+    poller.start()
+    fault_at = time.monotonic()
+    threading.Thread(target=_status, args=(infer_url, _text_request("hang")), daemon=True).start()
+    results = []
+    try:
+        while time.monotonic() - fault_at < hang_s + 10:
+            results.append((time.monotonic() - fault_at, _status(infer_url, _text_request("hello"))))
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        poller.join()
+    failures = [(round(at, 2), code) for at, code in results if code != 200]
+    print(f"\nstuck (hung in execute): {len(results)} requests, {len(failures)} failed, last failure sent at "
+          f"{failures[-1][0] if failures else '-'} s after the hang (hang bound {hang_s} s)")
+    assert failures, "requests behind a hung stub should have waited out their timeout"
+    assert all(at <= hang_s + 5 for at, _ in failures), failures
+    assert results[-1][1] == 200 and 503 in readiness
+    assert 'tritonkit_model_recoveries_total{model="stuck",cause="hung"}' in _metrics(server.settings.metrics_url)

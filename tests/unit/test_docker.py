@@ -102,13 +102,13 @@ def test_steps_import_nothing_of_tritonkit_beyond_what_the_image_copies(tmp_path
     shutil.copytree(paths.root() / "src" / "tritonkit" / "steps", package / "steps")
     for name in ("__init__.py", "catalog.py"):
         shutil.copy2(paths.root() / "src" / "tritonkit" / name, package / name)
-    code = "import tritonkit.steps.texts, tritonkit.steps.imaging, tritonkit.steps.labels"
+    code = "import tritonkit.steps.texts, tritonkit.steps.imaging, tritonkit.steps.labels, tritonkit.steps.heartbeat"
     done = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path[:0] = {[str(tmp_path)] + _site()!r}; "
                            + code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     imported = set(re.findall(r"^from (tritonkit[\w.]*) import|^import (tritonkit[\w.]*)",
                               (package / "steps" / "steps.py").read_text(), re.M))
-    assert {a or b for a, b in imported} <= {"tritonkit", "tritonkit.steps"}
+    assert {a or b for a, b in imported} <= {"tritonkit", "tritonkit.steps", "tritonkit.steps.heartbeat"}
 
 
 def _site() -> list[str]:

@@ -9,6 +9,7 @@ import time
 
 from tritonkit.server.guard import Health
 from tritonkit.server.watchdog import HealthFile, stubs_of
+from tritonkit.steps.heartbeat import Heartbeat, busy_for
 
 
 def test_stubs_are_found_under_their_parent_with_model_version_and_state(tmp_path):
@@ -58,3 +59,14 @@ def test_guard_without_a_health_file_forwards_every_health_request():
     guard = Health(None)
     assert guard.refusal("/v2/health/ready") is None and guard.refusal("/v2/health/live") is None
     assert "tritonkit_model_recoveries_total" in guard.metrics()  # the metric exists at zero
+
+
+def test_a_busy_mark_shows_how_long_execute_has_run_and_nothing_when_idle(tmp_path):
+    beat = Heartbeat(str(tmp_path))
+    assert busy_for(tmp_path, os.getpid()) == 0.0
+    with beat.busy():
+        time.sleep(0.05)
+        assert 0.05 <= busy_for(tmp_path, os.getpid()) < 5
+    assert busy_for(tmp_path, os.getpid()) == 0.0
+    assert busy_for(tmp_path, 999_999_999) == 0.0  # no mark: never called hung
+

@@ -59,6 +59,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="do not reload a Python-backend model whose stub died or stopped (a dead stub then fails every "
         "request to its model while readiness stays 200: Triton 2.51) [env WATCHDOG=0]",
     )
+    parser.add_argument(
+        "--watchdog-hang-s",
+        dest="hang_s",
+        type=float,
+        help="reload a model whose stub has been inside one execute for longer than this many seconds "
+        "[env WATCHDOG_HANG_S, default 10]",
+    )
     parser.add_argument("--log-verbose", type=int, help="tritonserver --log-verbose level [env LOG_VERBOSE, default 0]")
     parser.add_argument(
         "--model-repository",
@@ -88,7 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def settings_from(args: argparse.Namespace) -> ServerSettings:
     names = ("host", "http_port", "grpc_port", "metrics_port", "model_control", "log_verbose", "http_guard",
-             "watchdog")
+             "watchdog", "hang_s")
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.repositories:
         overrides["repositories"] = tuple(args.repositories)

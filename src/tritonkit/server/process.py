@@ -33,6 +33,7 @@ from tritonkit.server.command import EXIT_TIMEOUT_S, PrivatePorts
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import LOOPBACK, ServerSettings
 from tritonkit.server.watchdog import HealthFile, Watchdog
+from tritonkit.steps import heartbeat
 
 READY_TIMEOUT_S = 120  # loading every model on 2 shared cores; a load error ends the wait sooner
 STOP_GRACE_S = EXIT_TIMEOUT_S + 5  # tritonserver finishes in-flight requests first; then SIGKILL
@@ -89,7 +90,8 @@ class TritonServer:
         s = self.settings
         argv = [sys.executable, "-m", "tritonkit.server", "--host", s.host, "--http-port", str(s.http_port),
                 "--grpc-port", str(s.grpc_port), "--metrics-port", str(s.metrics_port),
-                "--model-control", s.model_control, "--log-verbose", str(s.log_verbose)]
+                "--model-control", s.model_control, "--log-verbose", str(s.log_verbose),
+                "--watchdog-hang-s", str(s.hang_s)]
         if not s.http_guard:
             argv.append("--no-http-guard")
         if not s.watchdog:
@@ -127,7 +129,15 @@ class TritonServer:
     def _environment(self) -> dict[str, str]:
         base = {**os.environ, "TRITON_ADMIN_KEY": self.settings.admin_key, **self.env}
         base.pop("HOST", None)  # the launcher gets --host; a stray HOST must not override the settings
+        base.pop(heartbeat.DIR_ENV, None)
+        heartbeats = self._heartbeats()
+        if heartbeats is not None:
+            heartbeats.mkdir(exist_ok=True)
+            base[heartbeat.DIR_ENV] = str(heartbeats)  # the stubs mark their execute busy there
         return base if self.launcher else embedded.server_environment(base)
+
+    def _heartbeats(self) -> Path | None:
+        return None if self.health_file is None else self.health_file.parent / "heartbeats"
 
     def _spawn(self, argv: list[str], env: dict[str, str], output) -> subprocess.Popen:
         cpus = self.cpus
@@ -163,7 +173,8 @@ class TritonServer:
             raise ServerNotReady(f"{exc}{self._log_tail()}") from None
         if self.health_file is not None and self.watchdog is None:
             self.watchdog = Watchdog(server_pid=self.pid, http_url=self._direct_http_url(),
-                                     admin_key=self.settings.admin_key, health=HealthFile(self.health_file))
+                                     admin_key=self.settings.admin_key, health=HealthFile(self.health_file),
+                                     heartbeats=self._heartbeats(), hang_s=self.settings.hang_s)
             self.watchdog.start()
         return waited
 

@@ -45,6 +45,7 @@ class ServerSettings:
         watchdog: reload a Python-backend model whose stub died or stopped (embedded server only; see
             watchdog.py). tritonserver then runs in explicit model-control mode so that it can; with
             ``model_control="none"`` the HTTP guard still refuses load/unload from outside.
+        hang_s: the watchdog reloads a model whose stub has been inside one ``execute`` for longer (seconds).
         http_guard: put ``server.guard`` on the HTTP port (embedded server only), so a malformed JSON
             body gets 400 rather than Triton 2.51's 500; tritonserver's HTTP moves to a private port.
     """
@@ -60,6 +61,7 @@ class ServerSettings:
     log_verbose: int = 0
     http_guard: bool = True
     watchdog: bool = True
+    hang_s: float = 10.0
 
     def __post_init__(self):
         for name in ("http_port", "grpc_port", "metrics_port"):
@@ -78,6 +80,8 @@ class ServerSettings:
                 "TRITON_ADMIN_KEY must be 16-256 characters of letters, digits and -_.~ "
                 "(it becomes part of tritonserver's flags); unset it to have one generated"
             )
+        if not (isinstance(self.hang_s, (int, float)) and self.hang_s > 0):
+            raise SettingsError(f"WATCHDOG_HANG_S={self.hang_s!r} must be a positive number of seconds")
         if not self.host.strip():
             raise SettingsError("HOST is empty; leave it unset for loopback or give an address such as 0.0.0.0")
         if not self.repositories:
@@ -103,7 +107,7 @@ class ServerSettings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> ServerSettings:
         """Reads HOST, HTTP_PORT, GRPC_PORT, METRICS_PORT, MODEL_CONTROL, TRITON_ADMIN_KEY, LOG_VERBOSE, HTTP_GUARD,
-        WATCHDOG.
+        WATCHDOG, WATCHDOG_HANG_S.
 
         Keyword ``overrides`` win over the environment (used by tests and CLI flags).
         """
@@ -117,6 +121,7 @@ class ServerSettings:
             "log_verbose": _int_setting(env, "LOG_VERBOSE", 0),
             "http_guard": _bool_setting(env, "HTTP_GUARD", True),
             "watchdog": _bool_setting(env, "WATCHDOG", True),
+            "hang_s": _float_setting(env, "WATCHDOG_HANG_S", 10.0),
         }
         key = env.get("TRITON_ADMIN_KEY")
         values["admin_key"] = key or secrets.token_urlsafe(24)
@@ -133,6 +138,16 @@ def _int_setting(env, name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not an integer") from None
+
+
+def _float_setting(env, name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
 
 
 def _bool_setting(env, name: str, default: bool) -> bool:

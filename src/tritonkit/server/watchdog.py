@@ -1,18 +1,23 @@
-"""The watchdog: a Python-backend model whose stub died or was stopped is reloaded, and health says so meanwhile.
+"""The watchdog: a Python-backend model whose stub died, was stopped or hangs is reloaded; health says so meanwhile.
 
 Triton 2.51 never restarts a dead Python stub (upstream server#8604): every later request to that model fails
 with "Stub process '<model>_0_0' is not healthy" while ``/v2/health/ready`` answers 200. On the embedded server
 every step and every ONNX model (the Python-based ORT backend) runs in such a stub.
 
 Every ``POLL_S`` the watchdog compares, per READY model version (Triton's repository index), the instances its
-config asks for with the stubs alive under tritonserver (from /proc: a stub's argv names its model file). A
-missing stub (``died``: kill -9, a segfault, the OOM killer) or a stopped one (``stopped``: SIGSTOP, state T;
-killed first) makes it reload the model: unload, then load through the repository API with the admin key (a
-load alone of an unchanged model is a no-op). Measured here: a tokenizer step is back 1.4 s after the kill, a
-two-instance MiniLM model 2.1 s. While a model is down, it and every ensemble that uses it are listed in the
-health file, which the HTTP guard reads to answer readiness 503. Repeated crashes back off exponentially;
-after ``MAX_RECOVERIES`` in ``WINDOW_S`` the watchdog gives up: liveness turns 503 and the launcher exits, so
-an orchestrator restarts the pod instead of serving a crash loop.
+config asks for with the stubs alive under tritonserver (from /proc: a stub's argv names its model file). It
+reloads the model when a stub is
+  - missing (``died``: kill -9, a segfault, the OOM killer);
+  - stopped (``stopped``: SIGSTOP, state T);
+  - busy in one ``execute`` for longer than the hang bound (``hung``: a deadlock, an endless loop). Every step
+    and the ORT backend mark their ``execute`` busy (``tritonkit.steps.heartbeat``). The bound is
+    ``WATCHDOG_HANG_S``, 10 s by default: HANG_MEASURE.
+A stopped or hung stub is killed first; then the model is unloaded and loaded through the repository API with the
+admin key (a load alone of an unchanged model is a no-op). Measured here: a tokenizer step is back 1.4 s after the
+kill, a two-instance MiniLM model 2.1 s. While a model is down, it and every ensemble that uses it are listed in
+the health file, which the front (guard.py) reads to answer readiness "not ready" over HTTP and gRPC. Repeated
+crashes back off exponentially; after ``MAX_RECOVERIES`` in ``WINDOW_S`` the watchdog gives up: liveness fails and
+the launcher exits, so an orchestrator restarts the pod instead of serving a crash loop.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from collections import Counter
 from pathlib import Path
 
 from tritonkit.server.settings import ADMIN_HEADER
+from tritonkit.steps.heartbeat import busy_for
 
 STUB = "triton_python_backend_stub"
 POLL_S = 0.25  # /proc and one index request: cheap; a dead stub is found within this bound
@@ -106,11 +112,15 @@ class Watchdog(threading.Thread):
         http_url: tritonserver's own HTTP endpoint (behind the guard), for the index, configs and reloads.
         admin_key: the repository API's key.
         health: where the guard reads what is down.
+        heartbeats: the stubs' busy marks (``TRITONKIT_HEARTBEAT_DIR``); ``None`` finds no hang.
+        hang_s: a stub busy in one ``execute`` for longer than this is hung.
     """
 
-    def __init__(self, *, server_pid: int, http_url: str, admin_key: str, health: HealthFile):
+    def __init__(self, *, server_pid: int, http_url: str, admin_key: str, health: HealthFile,
+                 heartbeats: Path | None = None, hang_s: float = 10.0):
         super().__init__(name="tritonkit-watchdog", daemon=True)
         self.server_pid, self.http_url, self.admin_key, self.health = server_pid, http_url, admin_key, health
+        self.heartbeats, self.hang_s = heartbeats, hang_s
         self.stopping = threading.Event()
         self._instances: dict[str, int] = {}  # model -> stubs per version (0: no stub, e.g. an ensemble)
         self._dependents: dict[str, set[str]] = {}  # model -> ensembles that use it
@@ -126,7 +136,7 @@ class Watchdog(threading.Thread):
                 return
 
     def check(self) -> None:
-        """One pass: reload every model with a missing or stopped stub."""
+        """One pass: reload every model with a missing, stopped or hung stub."""
         stubs = stubs_of(self.server_pid)
         for model, version in self._ready_versions():
             expected = self._expected(model)
@@ -135,12 +145,17 @@ class Watchdog(threading.Thread):
             mine = [s for s in stubs if s.model == model and s.version == version]
             stopped = [s for s in mine if s.state == "T"]
             alive = [s for s in mine if s.state not in ("T", "Z", "X")]
-            if stopped or len(alive) < expected:
-                self.recover(model, "stopped" if stopped else "died", stopped)
+            hung = [s for s in alive if self._busy_for(s) > self.hang_s]
+            if stopped or hung or len(alive) < expected:
+                cause = "stopped" if stopped else "hung" if hung else "died"
+                self.recover(model, cause, stopped + hung)
                 return  # the index changed under us: start the next pass afresh
 
-    def recover(self, model: str, cause: str, stopped: list[Stub]) -> None:
-        """Marks ``model`` down, reloads it (with backoff) and marks it up again, or gives up."""
+    def _busy_for(self, stub: Stub) -> float:
+        return 0.0 if self.heartbeats is None else busy_for(self.heartbeats, stub.pid)
+
+    def recover(self, model: str, cause: str, stuck: list[Stub]) -> None:
+        """Marks ``model`` down, kills its ``stuck`` stubs, reloads it (with backoff) and marks it up, or gives up."""
         history = [t for t in self._history.get(model, []) if time.monotonic() - t < WINDOW_S]
         if len(history) >= MAX_RECOVERIES:
             self._give_up(model, cause, len(history))
@@ -149,8 +164,10 @@ class Watchdog(threading.Thread):
         _log(f"{model}: stub {cause}; reloading it (recovery {len(history) + 1} in {WINDOW_S} s)")
         if history:
             time.sleep(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (len(history) - 1)))
-        for stub in stopped:  # a stopped stub would block its own unload
+        for stub in stuck:  # a stopped or hung stub would block its own unload
             _kill(stub.pid)
+            if self.heartbeats is not None:
+                (self.heartbeats / str(stub.pid)).unlink(missing_ok=True)
         started = time.monotonic()
         self._history[model] = [*history, started]
         self._request(f"/v2/repository/models/{model}/unload", {})

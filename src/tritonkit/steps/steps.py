@@ -16,6 +16,7 @@ import triton_python_backend_utils as pb_utils
 
 from tritonkit import catalog
 from tritonkit.steps import RequestError, imaging, labels, texts
+from tritonkit.steps.heartbeat import Heartbeat
 
 
 class BatchStep:
@@ -26,6 +27,7 @@ class BatchStep:
         self.model_dir = Path(args["model_repository"])
         self.version_dir = self.model_dir / args["model_version"]
         self.parameters = {key: value["string_value"] for key, value in self.config.get("parameters", {}).items()}
+        self.heartbeat = Heartbeat()  # the watchdog's view of a stub stuck in execute
         self.setup()
 
     def setup(self) -> None:
@@ -40,6 +42,10 @@ class BatchStep:
         raise NotImplementedError
 
     def execute(self, requests):
+        with self.heartbeat.busy():
+            return self._execute(requests)
+
+    def _execute(self, requests):
         responses = [None] * len(requests)
         good = []
         for index, request in enumerate(requests):

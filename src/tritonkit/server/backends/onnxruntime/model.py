@@ -13,6 +13,7 @@ What it honours from the model config, with the native backend's names:
     concatenated and run in one ``session.run``; results are split back per request.
 
 A request that fails gets its own error response; the other requests of the batch still answer.
+Each ``execute`` is marked busy for the watchdog (``tritonkit.steps.heartbeat``), which reloads a stuck one.
 """
 
 import json
@@ -22,6 +23,8 @@ from collections import defaultdict
 import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
+
+from tritonkit.steps.heartbeat import Heartbeat  # the watchdog's view of a stub stuck in execute
 
 _THREAD_PARAMETERS = {
     "intra_op_thread_count": "intra_op_num_threads",
@@ -65,6 +68,7 @@ class TritonPythonModel:
         path = os.path.join(args["model_repository"], args["model_version"], filename)
         if not os.path.isfile(path):
             raise pb_utils.TritonModelException(f"{path} is missing; run `make export` to produce it")
+        self._heartbeat = Heartbeat()
         self._session = ort.InferenceSession(
             path, sess_options=session_options(config.get("parameters", {})), providers=["CPUExecutionProvider"]
         )
@@ -76,8 +80,9 @@ class TritonPythonModel:
 
     def execute(self, requests):
         responses = [None] * len(requests)
-        for indices, feeds in self._groups(requests, responses):
-            self._run_group(indices, feeds, responses)
+        with self._heartbeat.busy():
+            for indices, feeds in self._groups(requests, responses):
+                self._run_group(indices, feeds, responses)
         return responses
 
     def _groups(self, requests, responses):
