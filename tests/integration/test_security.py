@@ -90,7 +90,7 @@ def test_grpc_repository_index_needs_admin_header(server, grpc_admin_headers):
         client.close()
 
 
-def test_load_is_refused_in_default_model_control_mode(server, admin_headers):
+def test_load_is_refused_in_default_model_control_mode(server, admin_headers, grpc_admin_headers):
     # tritonserver runs in explicit mode so the watchdog can reload a crashed model; from outside, HTTP
     # load/unload stays off unless MODEL_CONTROL=explicit (the guard answers), even with the admin key.
     for action in ("load", "unload"):
@@ -98,4 +98,13 @@ def test_load_is_refused_in_default_model_control_mode(server, admin_headers):
                                 method="POST", headers=admin_headers)
         assert status == 403, body
         assert "MODEL_CONTROL=explicit" in body
+    client = grpcclient.InferenceServerClient(server.settings.grpc_url)  # the gRPC front refuses the same
+    try:
+        with pytest.raises(InferenceServerException, match="MODEL_CONTROL=explicit") as refused:
+            client.load_model("diabetes_regressor", headers=grpc_admin_headers)
+        assert refused.value.status() == "StatusCode.PERMISSION_DENIED"
+        with pytest.raises(InferenceServerException, match="MODEL_CONTROL=explicit"):
+            client.unload_model("diabetes_regressor", headers=grpc_admin_headers)
+    finally:
+        client.close()
     assert _request(server.settings.http_url + "/v2/models/diabetes_regressor/ready")[0] == 200

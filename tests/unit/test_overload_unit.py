@@ -1,6 +1,9 @@
 """The overload measurement's arithmetic: outcomes sorted into accepted, refused and everything else."""
 
-from tritonkit.loadtest.overload import summarize
+import json
+
+from tritonkit import paths
+from tritonkit.loadtest.overload import ENDPOINTS, markdown, summarize
 
 
 def test_summary_separates_refusals_from_other_failures():
@@ -15,3 +18,18 @@ def test_summary_separates_refusals_from_other_failures():
 
 def test_summary_of_a_run_without_refusals_says_so():
     assert summarize([("accepted", 3.0)], rate=1.0, seconds=1.0)["refused"] == {"count": 0}
+
+
+def test_every_public_endpoint_of_openapi_json_can_be_overloaded():
+    document = json.loads((paths.root() / "openapi.json").read_text())
+    public = {path.split("/")[3] for path in document["paths"] if path.endswith("/infer")}
+    assert set(ENDPOINTS) == public
+
+
+def test_the_report_has_a_row_per_endpoint_with_its_command():
+    result = summarize([("accepted", 40.0)] * 9 + [("refused", 3.0), ("Timeout: slow", 9e3)], rate=20.0, seconds=0.5)
+    text = markdown([{"endpoint": "text_sentiment", "capacity_per_s": 10.0, "factor": 2.0, **result}],
+                    "python -m tritonkit.loadtest.overload --endpoint all")
+    assert "`python -m tritonkit.loadtest.overload --endpoint all`" in text
+    assert "| `text_sentiment` | 10.0 req/s | 20.0 req/s | 9 of 11 | 40 / 40 / 40 ms | 1 | 3 / 3 / 3 ms | " \
+           "Timeout: slow: 1 |" in text

@@ -1,12 +1,13 @@
 """``python -m tritonkit.loadtest.overload``: does overload get fast, retryable refusals instead of timeouts?
 
-Two phases against a running server, one endpoint:
+Two phases against a running server, for one public endpoint or each in turn (``--endpoint all``):
   1. capacity: a closed loop at ``--concurrency`` for ``--capacity-seconds``; its throughput is the capacity;
   2. overload: an open loop (requests sent on a fixed schedule, whatever the answers) at ``--factor`` times the
      capacity for ``--seconds``.
 It prints one JSON object: the capacity, and for the overload the accepted requests' latency percentiles, the
 refusals' (HTTP 503 "Exceeds maximum queue size") latency percentiles, and every other outcome counted. The
-client sends each request once (no retry), so every refusal is seen.
+client sends each request once (no retry), so every refusal is seen. ``--report PATH`` also writes the results as
+a Markdown table with the machine and the command (``bench/results/OVERLOAD.md`` is the committed run).
 """
 
 from __future__ import annotations
@@ -17,27 +18,61 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
+
+from tritonkit import catalog
 from tritonkit.client import AsyncClient, ServerUnavailable
-from tritonkit.client.codec import texts_input
-from tritonkit.loadtest.workload import sentences
+from tritonkit.client.codec import images_input, rows_input, texts_input
+from tritonkit.loadtest import workload
+from tritonkit.loadtest.soak import machine
 
 REFUSAL = "Exceeds maximum queue size"
+Inputs = Callable[[int], dict[str, np.ndarray]]
+
+
+def _texts() -> Inputs:
+    texts = workload.sentences()
+    return lambda index: texts_input(texts[index % len(texts)])
+
+
+def _images() -> Inputs:
+    images = workload.digit_images()
+    return lambda index: images_input(images[index % len(images)])
+
+
+def _rows(dataset: str) -> Callable[[], Inputs]:
+    def inputs() -> Inputs:
+        rows = workload.tabular_rows()[dataset]
+        return lambda index: rows_input(rows[index % len(rows)], rows.shape[1])
+
+    return inputs
+
+
+# Every public endpoint and what its users send (workload.py: the shipped reviews, held-out digits, real rows).
+ENDPOINTS: dict[str, Callable[[], Inputs]] = {
+    **dict.fromkeys(catalog.SENTIMENT_ENDPOINTS, _texts), "text_embedding": _texts, "digit_classifier": _images,
+    "diabetes_regressor": _rows("diabetes"), "cancer_classifier": _rows("cancer"),
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tritonkit.loadtest.overload", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--url", default="127.0.0.1:8000", help="the server's HTTP host:port")
-    parser.add_argument("--endpoint", default="text_sentiment", choices=("text_sentiment", "lstm_sentiment"))
+    parser.add_argument("--endpoint", default="text_sentiment", choices=(*ENDPOINTS, "all"),
+                        help="the public endpoint to overload; 'all': each in turn")
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop clients while measuring capacity")
     parser.add_argument("--capacity-seconds", type=float, default=10.0)
     parser.add_argument("--factor", type=float, default=2.0, help="overload arrival rate, in capacities")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the open-loop overload")
+    parser.add_argument("--report", type=Path, help="also write the results as Markdown here")
     return parser.parse_args(argv)
 
 
-async def capacity(client: AsyncClient, endpoint: str, texts: list[str], concurrency: int, seconds: float) -> float:
+async def capacity(client: AsyncClient, endpoint: str, inputs: Inputs, concurrency: int, seconds: float) -> float:
     """Requests per second a closed loop of ``concurrency`` clients gets answered."""
     done, deadline = 0, time.monotonic() + seconds
 
@@ -45,7 +80,7 @@ async def capacity(client: AsyncClient, endpoint: str, texts: list[str], concurr
         nonlocal done
         index = offset
         while time.monotonic() < deadline:
-            await client.infer(endpoint, texts_input(texts[index % len(texts)]))
+            await client.infer(endpoint, inputs(index))
             done, index = done + 1, index + concurrency
 
     start = time.monotonic()
@@ -53,14 +88,14 @@ async def capacity(client: AsyncClient, endpoint: str, texts: list[str], concurr
     return done / (time.monotonic() - start)
 
 
-async def overload(client: AsyncClient, endpoint: str, texts: list[str], rate: float, seconds: float) -> dict:
+async def overload(client: AsyncClient, endpoint: str, inputs: Inputs, rate: float, seconds: float) -> dict:
     """An open loop at ``rate`` requests per second: each request leaves on schedule, answered or not."""
     outcomes: list[tuple[str, float]] = []
 
     async def one(index: int) -> None:
         start = time.perf_counter()
         try:
-            await client.infer(endpoint, texts_input(texts[index % len(texts)]))
+            await client.infer(endpoint, inputs(index))
             kind = "accepted"
         except ServerUnavailable as exc:
             kind = "refused" if REFUSAL in str(exc) else f"unavailable: {exc}"[:120]
@@ -99,19 +134,52 @@ def _percentiles(latencies_ms: list[float]) -> dict:
             "max_ms": round(ordered[-1], 1), "mean_ms": round(statistics.fmean(ordered), 1)}
 
 
-async def run(args: argparse.Namespace) -> dict:
-    texts = list(sentences())
+async def run_one(client: AsyncClient, endpoint: str, args: argparse.Namespace) -> dict:
+    inputs = ENDPOINTS[endpoint]()
+    measured = await capacity(client, endpoint, inputs, args.concurrency, args.capacity_seconds)
+    print(f"{endpoint}: capacity {measured:.1f} req/s; overload at {args.factor:g}x for {args.seconds:g} s...",
+          file=sys.stderr, flush=True)
+    result = await overload(client, endpoint, inputs, measured * args.factor, args.seconds)
+    return {"endpoint": endpoint, "capacity_per_s": round(measured, 1), "factor": args.factor, **result}
+
+
+async def run(args: argparse.Namespace) -> list[dict]:
+    endpoints = list(ENDPOINTS) if args.endpoint == "all" else [args.endpoint]
     async with AsyncClient(args.url, protocol="http", retries=0, timeout_s=60) as client:
         await client.wait_until_ready(60)
-        measured = await capacity(client, args.endpoint, texts, args.concurrency, args.capacity_seconds)
-        print(f"capacity: {measured:.1f} req/s; overload at {args.factor:g}x for {args.seconds:g} s...",
-              file=sys.stderr, flush=True)
-        result = await overload(client, args.endpoint, texts, measured * args.factor, args.seconds)
-    return {"endpoint": args.endpoint, "capacity_per_s": round(measured, 1), "factor": args.factor, **result}
+        return [await run_one(client, endpoint, args) for endpoint in endpoints]
+
+
+def markdown(results: list[dict], command: str) -> str:
+    """The committed report: one row per endpoint."""
+    rows = ["| endpoint | capacity | overload rate | accepted | accepted p50 / p99 / max | refused | "
+            "refusal p50 / p99 / max | other outcomes |", "|---|---|---|---|---|---|---|---|"]
+    for result in results:
+        accepted, refused = result["accepted"], result["refused"]
+        other = ", ".join(f"{kind}: {count}" for kind, count in result["other"].items()) or "none"
+        rows.append(f"| `{result['endpoint']}` | {result['capacity_per_s']} req/s | {result['rate_per_s']} req/s | "
+                    f"{accepted['count']} of {result['sent']} | {_triple(accepted)} | {refused['count']} | "
+                    f"{_triple(refused)} | {other} |")
+    return (f"# Overload: every public endpoint at {results[0]['factor']:g}x its capacity\n\n"
+            f"Command (server running): `{command}`. Machine: {machine()}, server and load generator sharing it. "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n"
+            "Capacity: a closed loop of concurrent clients; then an open loop (requests leave on schedule, no retry) "
+            "at the overload rate. A refusal is HTTP 503 \"Exceeds maximum queue size\" from a full queue.\n\n"
+            + "\n".join(rows) + "\n")
+
+
+def _triple(stats: dict) -> str:
+    return f"{stats['p50_ms']:.0f} / {stats['p99_ms']:.0f} / {stats['max_ms']:.0f} ms" if stats["count"] else "—"
 
 
 def main(argv: list[str] | None = None) -> int:
-    print(json.dumps(asyncio.run(run(parse_args(argv))), indent=1))
+    args = parse_args(argv)
+    results = asyncio.run(run(args))
+    print(json.dumps(results if len(results) > 1 else results[0], indent=1))
+    if args.report is not None:
+        command = "python -m tritonkit.loadtest.overload " + " ".join(sys.argv[1:] if argv is None else argv)
+        args.report.write_text(markdown(results, command.strip()))
+        print(f"wrote {args.report}", file=sys.stderr)
     return 0
 
 

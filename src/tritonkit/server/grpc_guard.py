@@ -9,7 +9,9 @@ health file lists a model as down:
   ``ModelReady`` for that model  ``ready: false``
   ``grpc.health.v1.Health/Check``  ``NOT_SERVING`` (what Kubernetes' native gRPC probe reads)
 
-and ``ServerLive`` answers ``live: false`` once the watchdog gave up. Everything else is tritonserver's: messages,
+and ``ServerLive`` answers ``live: false`` once the watchdog gave up. With ``refuse_model_control`` (tritonserver is
+in explicit mode for the watchdog only), ``RepositoryModelLoad`` and ``RepositoryModelUnload`` get
+``PERMISSION_DENIED``, as the HTTP guard answers 403. Everything else is tritonserver's: messages,
 status codes and details, trailing metadata, the admin-key metadata (which Triton itself checks), deadlines and
 cancellation (a cancelled or expired call is cancelled upstream too). ``ModelStreamInfer`` streams both ways.
 """
@@ -29,8 +31,11 @@ HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 # is two bytes and grpcio-health-checking would be a dependency for it alone.
 NOT_SERVING = b"\x08\x02"
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024  # the HTTP guard's body limit; Triton's own gRPC limit is INT32_MAX
+REFUSED_MODEL_CONTROL = ("loading and unloading models is off (MODEL_CONTROL=none); start the server with "
+                         "MODEL_CONTROL=explicit to manage models")
 OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+MODEL_CONTROL = frozenset({f"{SERVICE}RepositoryModelLoad", f"{SERVICE}RepositoryModelUnload"})
 # Metadata the channel to tritonserver sets itself; the caller's own (the admin key, ...) goes through.
 OWN_METADATA = frozenset({"user-agent", "te", "content-type"})
 
@@ -49,7 +54,7 @@ Handler = Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]
 class Forwarder(grpc.GenericRpcHandler):
     """Serves every method of the public port by forwarding it; answers health itself when the watchdog says so."""
 
-    def __init__(self, channel: grpc.aio.Channel, health: Health):
+    def __init__(self, channel: grpc.aio.Channel, health: Health, refuse_model_control: bool = False):
         self.channel, self.health = channel, health
         self.own: dict[str, Handler] = {
             f"{SERVICE}ServerReady": self.server_ready,
@@ -57,6 +62,8 @@ class Forwarder(grpc.GenericRpcHandler):
             f"{SERVICE}ServerLive": self.server_live,
             HEALTH_CHECK: self.health_check,
         }
+        if refuse_model_control:
+            self.own.update(dict.fromkeys(MODEL_CONTROL, self.refuse_model_control))
 
     def service(self, handler_call_details):
         method = handler_call_details.method
@@ -85,6 +92,10 @@ class Forwarder(grpc.GenericRpcHandler):
         if self.health.down():
             return NOT_SERVING
         return await self._forward(HEALTH_CHECK, request, context)
+
+    async def refuse_model_control(self, request: bytes, context) -> bytes:
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, REFUSED_MODEL_CONTROL)
+        raise AssertionError("abort raises")  # for the type checker: never reached
 
     # -- passing through --------------------------------------------------------------------------
 
@@ -136,11 +147,11 @@ async def _fail(context, error: grpc.aio.AioRpcError) -> None:
     await context.abort(error.code(), details)
 
 
-async def start(listen: str, upstream: str, health: Health) -> grpc.aio.Server:
+async def start(listen: str, upstream: str, health: Health, refuse_model_control: bool = False) -> grpc.aio.Server:
     """Binds ``listen`` (HOST:PORT) and forwards to tritonserver at ``upstream`` (HOST:PORT); returns the server."""
     channel = grpc.aio.insecure_channel(upstream, options=OPTIONS)
     server = grpc.aio.server(options=OPTIONS)
-    server.add_generic_rpc_handlers([Forwarder(channel, health)])
+    server.add_generic_rpc_handlers([Forwarder(channel, health, refuse_model_control)])
     if server.add_insecure_port(listen) == 0:
         raise OSError(f"cannot bind the gRPC front to {listen}: the port is taken or the address is not local")
     await server.start()

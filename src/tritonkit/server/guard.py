@@ -249,8 +249,7 @@ def make_app(upstream: str, health_file: Path | None = None, refuse_model_contro
 
     def answer_locally(method: str, path: str) -> web.Response | None:
         if method == "POST" and refuse_model_control and MODEL_CONTROL.fullmatch(path):
-            return web.json_response({"error": "loading and unloading models is off (MODEL_CONTROL=none); start "
-                                      "the server with MODEL_CONTROL=explicit to manage models"}, status=403)
+            return web.json_response({"error": grpc_guard.REFUSED_MODEL_CONTROL}, status=403)
         reason = health.refusal(path) if method == "GET" else None
         return None if reason is None else web.json_response({"error": reason}, status=503)
 
@@ -301,7 +300,8 @@ async def serve(args: argparse.Namespace) -> None:
         runners.append(runner)
     grpc_server = None
     if args.grpc_listen:
-        grpc_server = await grpc_guard.start(args.grpc_listen, args.grpc_upstream, Health(args.health_file))
+        grpc_server = await grpc_guard.start(args.grpc_listen, args.grpc_upstream, Health(args.health_file),
+                                             args.refuse_model_control)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
