@@ -31,5 +31,11 @@ def test_the_report_has_a_row_per_endpoint_with_its_command():
     text = markdown([{"endpoint": "text_sentiment", "capacity_per_s": 10.0, "factor": 2.0, **result}],
                     "python -m tritonkit.loadtest.overload --endpoint all")
     assert "`python -m tritonkit.loadtest.overload --endpoint all`" in text
-    assert "| `text_sentiment` | 10.0 req/s | 20.0 req/s | 9 of 11 | 40 / 40 / 40 ms | 1 | 3 / 3 / 3 ms | " \
+    assert "| `text_sentiment` | 10.0 req/s | 20.0 req/s | 0 ms | 9 of 11 | 40 / 40 / 40 ms | 1 | 3 / 3 / 3 ms | " \
            "Timeout: slow: 1 |" in text
+
+
+def test_a_row_whose_requests_left_late_is_marked_as_no_valid_measurement():
+    result = summarize([("accepted", 40.0)] * 10, rate=20.0, seconds=0.5, lateness_ms=[5000.0] * 10)
+    text = markdown([{"endpoint": "cancer_classifier", "capacity_per_s": 10.0, "factor": 2.0, **result}], "x")
+    assert "| `cancer_classifier` (*) |" in text and "not a valid measurement" in text
