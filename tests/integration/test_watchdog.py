@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import tritonclient.grpc as grpcclient
+from conftest import READY_TIMEOUT_S, launch
 
 from tritonkit.server.watchdog import stubs_of
 
@@ -136,3 +137,33 @@ def test_a_stub_stuck_in_execute_is_found_by_its_busy_mark_and_reloaded(server):
     assert all(at <= hang_s + 5 for at, _ in failures), failures
     assert results[-1][1] == 200 and 503 in readiness
     assert 'tritonkit_model_recoveries_total{model="stuck",cause="hung"}' in _metrics(server.settings.metrics_url)
+
+
+def test_a_killed_tritonserver_is_restarted_behind_the_same_ports(tmp_path, test_repository):
+    # The last resort: tritonserver itself died (or a reload failed). The launcher starts a fresh one behind the same
+    # guard; readiness answers 503 and liveness 200 meanwhile, so an orchestrator waits instead of killing the pod.
+    launched = launch(tmp_path / "server.log", [test_repository])
+    try:
+        launched.wait_until_ready(READY_TIMEOUT_S)
+        launched.wait_for_log("tritonserver ready", 30)
+        base, body = launched.settings.http_url, _text_request("hello")
+        infer_url = f"{base}/v2/models/stuck/infer"
+        assert _status(infer_url, body) == 200
+        old = _tritonserver_pid(launched.pid)
+        os.kill(old, signal.SIGKILL)
+        killed_at, probes = time.monotonic(), []
+        while time.monotonic() - killed_at < READY_TIMEOUT_S:
+            probes.append((_status(f"{base}/v2/health/ready"), _status(f"{base}/v2/health/live")))
+            if probes[-1][0] == 200 and _status(infer_url, body) == 200:
+                break
+            time.sleep(0.2)
+        back_after = time.monotonic() - killed_at
+        print(f"\ntritonserver kill -9: serving again {back_after:.1f} s later; probes (ready, live): "
+              f"{sorted(set(probes))}")
+        assert probes[-1][0] == 200, launched.log()[-3000:]
+        assert (503, 200) in probes and all(live == 200 for _, live in probes)
+        assert _tritonserver_pid(launched.pid) != old
+        assert "tritonkit_tritonserver_restarts_total 1" in _metrics(launched.settings.metrics_url)
+    finally:
+        code = launched.stop()
+    assert code == 0

@@ -9,11 +9,14 @@ health file lists a model as down:
   ``ModelReady`` for that model  ``ready: false``
   ``grpc.health.v1.Health/Check``  ``NOT_SERVING`` (what Kubernetes' native gRPC probe reads)
 
-and ``ServerLive`` answers ``live: false`` once the watchdog gave up. With ``refuse_model_control`` (tritonserver is
-in explicit mode for the watchdog only), ``RepositoryModelLoad`` and ``RepositoryModelUnload`` get
-``PERMISSION_DENIED``, as the HTTP guard answers 403. Everything else is tritonserver's: messages,
-status codes and details, trailing metadata, the admin-key metadata (which Triton itself checks), deadlines and
-cancellation (a cancelled or expired call is cancelled upstream too). ``ModelStreamInfer`` streams both ways.
+and, under the watchdog, ``ServerLive`` is answered here: ``live: false`` once it gave up, else ``live: true`` (the
+launcher restarts a tritonserver that died or stopped answering).
+With ``refuse_model_control`` (tritonserver is in explicit mode for the watchdog only), ``RepositoryModelLoad`` and
+``RepositoryModelUnload`` get ``PERMISSION_DENIED``, as the HTTP guard answers 403.
+
+Everything else is tritonserver's: messages, status codes and details, trailing metadata, the admin-key metadata
+(which Triton itself checks), deadlines and cancellation (a cancelled or expired call is cancelled upstream too).
+``ModelStreamInfer`` streams both ways.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ class Health(Protocol):
 
     def down(self) -> list[str]: ...
 
-    def gave_up(self) -> bool: ...
+    def live(self) -> bool | None: ...
 
 
 Handler = Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]
@@ -84,8 +87,9 @@ class Forwarder(grpc.GenericRpcHandler):
         return await self._forward(f"{SERVICE}ModelReady", request, context)
 
     async def server_live(self, request: bytes, context) -> bytes:
-        if self.health.gave_up():
-            return service_pb2.ServerLiveResponse(live=False).SerializeToString()
+        live = self.health.live()
+        if live is not None:
+            return service_pb2.ServerLiveResponse(live=live).SerializeToString()
         return await self._forward(f"{SERVICE}ServerLive", request, context)
 
     async def health_check(self, request: bytes, context) -> bytes:

@@ -146,12 +146,15 @@ class Health:
     def gave_up(self) -> bool:
         return self.state()["gave_up"]
 
+    def live(self) -> bool | None:
+        """Liveness under the watchdog: the launcher supervises tritonserver (restarts it when it dies or stops
+        answering), so the server is live until the watchdog gives up. ``None`` without a watchdog: ask Triton."""
+        return None if self.path is None else not self.gave_up()
+
     def refusal(self, path: str) -> str | None:
         """Why a health request must answer 503 now, or None to ask tritonserver."""
         state = self.state()
         down = state["down"]
-        if path == "/v2/health/live":
-            return "the watchdog gave up on a crash-looping model; restart the server" if state["gave_up"] else None
         if path == "/v2/health/ready" and down:
             return f"recovering: {', '.join(down)} cannot answer now (a model's stub is being reloaded)"
         model = MODEL_READY.fullmatch(path)
@@ -166,6 +169,9 @@ class Health:
         for entry in self.state()["recoveries"]:
             lines.append(f'tritonkit_model_recoveries_total{{model="{entry["model"]}",cause="{entry["cause"]}"}} '
                          f'{entry["count"]}')
+        lines += ["# HELP tritonkit_tritonserver_restarts_total tritonserver processes the launcher restarted (one "
+                  "died, or a reload failed).", "# TYPE tritonkit_tritonserver_restarts_total counter",
+                  f"tritonkit_tritonserver_restarts_total {self.state().get('server_restarts', 0)}"]
         if tritonserver_up is not None:
             lines += ["# HELP tritonkit_tritonserver_up 1 when tritonserver answered this scrape (its nv_ metrics are "
                       "above), 0 when it did not.", "# TYPE tritonkit_tritonserver_up gauge",
@@ -248,6 +254,10 @@ def make_app(upstream: str, health_file: Path | None = None, refuse_model_contro
         return web.Response(status=status, body=payload, headers=headers)
 
     def answer_locally(method: str, path: str) -> web.Response | None:
+        if method == "GET" and path == "/v2/health/live" and health.live() is not None:
+            if health.live():
+                return web.Response(status=200)
+            return web.json_response({"error": "the watchdog gave up on a crash loop; restart the server"}, status=503)
         if method == "POST" and refuse_model_control and MODEL_CONTROL.fullmatch(path):
             return web.json_response({"error": grpc_guard.REFUSED_MODEL_CONTROL}, status=403)
         reason = health.refusal(path) if method == "GET" else None

@@ -39,7 +39,10 @@ READY_TIMEOUT_S = 120  # loading every model on 2 shared cores; a load error end
 STOP_GRACE_S = EXIT_TIMEOUT_S + 5  # tritonserver finishes in-flight requests first; then SIGKILL
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 LOG_TAIL_CHARS = 6000
-WATCHDOG_GAVE_UP = 3  # the launcher's exit code when a model crash-loops (see watchdog.py)
+WATCHDOG_GAVE_UP = 3  # the launcher's exit code when a model or tritonserver crash-loops (see watchdog.py)
+MAX_SERVER_RESTARTS = 3  # tritonserver restarts in SERVER_RESTART_WINDOW_S before giving up
+SERVER_RESTART_WINDOW_S = 600
+SERVER_RESTART_BACKOFF_S = 2.0  # before the second restart in the window; doubles after
 
 
 class NotExported(RuntimeError):
@@ -70,6 +73,7 @@ class TritonServer:
         self.processes: list[subprocess.Popen] = []
         self._private = PrivatePorts(*free_ports(3)) if settings.http_guard and not launcher else None
         self.watchdog: Watchdog | None = None
+        self._restarts: list[float] = []
         self.health_file: Path | None = None
         if settings.watchdog and not launcher:
             self.health_file = Path(tempfile.mkdtemp(prefix="tritonkit-health-")) / "health.json"
@@ -194,23 +198,86 @@ class TritonServer:
         return self.processes[0].pid
 
     def wait(self) -> int:
-        """Blocks until one child exits, stops the others, and returns tritonserver's (or the launcher's) code.
+        """Blocks until the server ends for good, stops the other children, and returns its code.
 
-        When the guard exits first, tritonserver is stopped too and the guard's code (or 1) is returned.
+        With the watchdog, tritonserver is restarted when it dies or when a reload failed (``restart``), up to
+        ``MAX_SERVER_RESTARTS`` in ``SERVER_RESTART_WINDOW_S``; then, or when the watchdog gave up on a model,
+        everything stops with ``WATCHDOG_GAVE_UP``. When the guard exits first, tritonserver is stopped too and
+        the guard's code (or 1) is returned.
         """
-        while self.alive():
-            if self.watchdog is not None and self.watchdog.health.gave_up:
-                print("error: the watchdog gave up on a crash-looping model; stopping so the server is restarted",
-                      file=sys.stderr, flush=True)
+        while True:
+            while self.alive():
+                if self.watchdog is not None and self.watchdog.health.gave_up:
+                    print("error: the watchdog gave up on a crash loop; stopping so the server is restarted",
+                          file=sys.stderr, flush=True)
+                    self.stop()
+                    return WATCHDOG_GAVE_UP
+                if self.watchdog is not None and self.watchdog.restart_wanted:
+                    break
+                time.sleep(0.5)
+            exited = next((process for process in self.processes if process.poll() is not None), None)
+            if self.watchdog is None or exited not in (None, self.processes[0]):
+                break
+            why = self.watchdog.restart_wanted or f"tritonserver exited with code {self.processes[0].poll()}"
+            if not self.restart(why):
                 self.stop()
                 return WATCHDOG_GAVE_UP
-            time.sleep(0.5)
         exited = next(process for process in self.processes if process.poll() is not None)
         code = self.stop()
         if exited is self.processes[0]:
             return code
         print(f"error: the HTTP guard exited ({exited.returncode}); tritonserver was stopped too", file=sys.stderr)
         return exited.returncode or 1
+
+    def restart(self, why: str) -> bool:
+        """The watchdog's last resort: a fresh tritonserver behind the same guard; False when it must give up.
+
+        Readiness answers 503 and liveness 200 meanwhile. Restarts back off (``SERVER_RESTART_BACKOFF_S``
+        doubling) and are counted in ``tritonkit_tritonserver_restarts_total``.
+        """
+        assert self.watchdog is not None
+        health, now = self.watchdog.health, time.monotonic()
+        self._restarts = [at for at in self._restarts if now - at < SERVER_RESTART_WINDOW_S]
+        if len(self._restarts) >= MAX_SERVER_RESTARTS:
+            print(f"error: {why}; tritonserver was already restarted {len(self._restarts)} times in "
+                  f"{SERVER_RESTART_WINDOW_S} s: giving up so the orchestrator restarts the whole server",
+                  file=sys.stderr, flush=True)
+            health.gave_up = True
+            health.write()
+            return False
+        health.restarting, health.down = True, health.down | {"tritonserver"}
+        health.write()
+        print(f"watchdog: {why}; restarting tritonserver (restart {len(self._restarts) + 1} in "
+              f"{SERVER_RESTART_WINDOW_S} s)", file=sys.stderr, flush=True)
+        if self._restarts:
+            time.sleep(SERVER_RESTART_BACKOFF_S * 2 ** (len(self._restarts) - 1))
+        self._restarts.append(time.monotonic())
+        old = self.processes[0]
+        if old.poll() is None:
+            old.send_signal(signal.SIGINT)
+            try:
+                old.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                old.kill()
+                old.wait()
+        output = self.log_path.open("ab") if self.log_path is not None else None
+        try:
+            self.processes[0] = self._spawn(self.commands()[0], self._environment(), output)
+        finally:
+            if output is not None:
+                output.close()
+        try:
+            wait_until_ready(self._direct_http_url(), READY_TIMEOUT_S, alive=lambda: self.processes[0].poll() is None)
+        except ServerNotReady as exc:
+            print(f"error: the restarted tritonserver did not become ready: {exc}", file=sys.stderr, flush=True)
+            return self.restart("the restarted tritonserver did not become ready")
+        self.watchdog.server_pid = self.processes[0].pid
+        self.watchdog.restart_wanted = None
+        health.server_restarts += 1
+        health.restarting, health.down = False, set()  # every model was loaded afresh
+        health.write()
+        print(f"watchdog: tritonserver restarted (pid {self.processes[0].pid}) and ready", file=sys.stderr, flush=True)
+        return True
 
     def stop(self, timeout_s: float = STOP_GRACE_S) -> int:
         """Stops the children, last started first, and returns the first one's exit code.

@@ -45,6 +45,7 @@ MAX_RECOVERIES = 5  # in WINDOW_S for one model, then give up (a crash loop is n
 WINDOW_S = 600
 BACKOFF_BASE_S = 1.0  # wait before the n-th recovery within the window: base * 2**(n-2), none for the first
 BACKOFF_CAP_S = 30.0
+UNRESPONSIVE_S = 30.0  # tritonserver alive but not answering the index for this long: restart it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,11 +94,14 @@ class HealthFile:
         self.path = path
         self.down: set[str] = set()
         self.gave_up = False
+        self.restarting = False  # tritonserver itself is being restarted: down, but alive
+        self.server_restarts = 0
         self.recoveries: Counter[tuple[str, str]] = Counter()
         self.write()
 
     def write(self) -> None:
-        state = {"down": sorted(self.down), "gave_up": self.gave_up,
+        state = {"down": sorted(self.down), "gave_up": self.gave_up, "restarting": self.restarting,
+                 "server_restarts": self.server_restarts,
                  "recoveries": [{"model": m, "cause": c, "count": n} for (m, c), n in sorted(self.recoveries.items())]}
         tmp = self.path.with_name(f"{self.path.name}.tmp")
         tmp.write_text(json.dumps(state))
@@ -122,16 +126,24 @@ class Watchdog(threading.Thread):
         self.server_pid, self.http_url, self.admin_key, self.health = server_pid, http_url, admin_key, health
         self.heartbeats, self.hang_s = heartbeats, hang_s
         self.stopping = threading.Event()
+        self.restart_wanted: str | None = None  # why tritonserver must be restarted (read by TritonServer.wait)
+        self._silent_since: float | None = None
         self._instances: dict[str, int] = {}  # model -> stubs per version (0: no stub, e.g. an ensemble)
         self._dependents: dict[str, set[str]] = {}  # model -> ensembles that use it
         self._history: dict[str, list[float]] = {}
 
     def run(self) -> None:
         while not self.stopping.wait(POLL_S):
+            if self.restart_wanted or self.health.restarting:
+                continue  # TritonServer.wait restarts tritonserver and clears both
             try:
                 self.check()
+                self._silent_since = None
             except (OSError, ValueError) as exc:  # tritonserver busy or going away: try again next poll
                 _log(f"check skipped: {exc}")
+                self._silent_since = self._silent_since or time.monotonic()
+                if time.monotonic() - self._silent_since > UNRESPONSIVE_S:
+                    self.restart_wanted = f"tritonserver has not answered the watchdog for {UNRESPONSIVE_S} s"
             if self.health.gave_up:
                 return
 
@@ -170,8 +182,13 @@ class Watchdog(threading.Thread):
                 (self.heartbeats / str(stub.pid)).unlink(missing_ok=True)
         started = time.monotonic()
         self._history[model] = [*history, started]
-        self._request(f"/v2/repository/models/{model}/unload", {})
-        self._request(f"/v2/repository/models/{model}/load", {}, timeout_s=RELOAD_TIMEOUT_S)
+        try:
+            self._request(f"/v2/repository/models/{model}/unload", {})
+            self._request(f"/v2/repository/models/{model}/load", {}, timeout_s=RELOAD_TIMEOUT_S)
+        except (OSError, ValueError) as exc:  # the last resort: a fresh tritonserver (see TritonServer.wait)
+            self.restart_wanted = f"reloading {model} after a {cause} stub failed: {exc}"
+            _log(f"{self.restart_wanted}; asking for a tritonserver restart")
+            return
         self.health.recoveries[(model, cause)] += 1
         self._mark_up({model} | self._dependents.get(model, set()))
         _log(f"{model}: recovered from a {cause} stub in {time.monotonic() - started:.1f} s")
