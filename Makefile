@@ -49,7 +49,7 @@ serve-docker: ## build the NGC-based image and run the same repositories with do
 loadtest: export ## 60 s headless locust run + server-side summary in reports/ (starts a server if none answers)
 	$(PY) -m tritonkit.loadtest --url http://127.0.0.1:$(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT) $(LOADTEST_ARGS)
 
-fuzz: export ## fuzz a real server over HTTP (schemathesis, openapi.json) and gRPC (hypothesis); not in make test
+fuzz: export ## only the fuzzers of make test: a real server over HTTP (schemathesis, openapi.json) and gRPC (hypothesis)
 	$(PY) -m pytest tests/integration/test_fuzz.py -m fuzz $(PYTEST_ARGS)
 
 soak: export ## 10-minute soak under mixed load; resident memory of tritonserver and every stub into bench/results/SOAK.md

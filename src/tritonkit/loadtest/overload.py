@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import statistics
 import sys
@@ -212,7 +213,8 @@ def markdown(results: list[dict], command: str) -> str:
                     f"{accepted['count']} of {result['sent']} | {_triple(accepted)} | "
                     f"{refused['count']} | {_triple(refused)} | {other} |")
     return (f"# Overload: every public endpoint at {results[0]['factor']:g}x its capacity\n\n"
-            f"Command (server running): `{command}`. Machine: {machine()}, server and load generator sharing it. "
+            f"Command (server running): `{command}`. Machine: {machine()} for the load generator, of "
+            f"{os.cpu_count()} in all (pin the server and the generator apart with taskset). "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n"
             "Capacity: a closed loop of concurrent clients; then an open loop (requests leave on schedule, no retry) "
             "at the overload rate. A refusal is HTTP 503 \"Exceeds maximum queue size\" from a full queue.\n\n"

@@ -11,13 +11,18 @@ reloads the model when a stub is
   - stopped (``stopped``: SIGSTOP, state T);
   - busy in one ``execute`` for longer than the hang bound (``hung``: a deadlock, an endless loop). Every step
     and the ORT backend mark their ``execute`` busy (``tritonkit.steps.heartbeat``). The bound is
-    ``WATCHDOG_HANG_S``, 10 s by default: HANG_MEASURE.
+    ``WATCHDOG_HANG_S``, 10 s by default: the longest execute sampled (every 20 ms) while every public endpoint
+    ran at twice its capacity took 0.37 s (MiniLM, batches of up to 32 texts, 2 busy cores).
 A stopped or hung stub is killed first; then the model is unloaded and loaded through the repository API with the
 admin key (a load alone of an unchanged model is a no-op). Measured here: a tokenizer step is back 1.4 s after the
 kill, a two-instance MiniLM model 2.1 s. While a model is down, it and every ensemble that uses it are listed in
 the health file, which the front (guard.py) reads to answer readiness "not ready" over HTTP and gRPC. Repeated
 crashes back off exponentially; after ``MAX_RECOVERIES`` in ``WINDOW_S`` the watchdog gives up: liveness fails and
 the launcher exits, so an orchestrator restarts the pod instead of serving a crash loop.
+
+The last resort is a fresh tritonserver (``TritonServer.restart``): when it died, when it has not answered the
+watchdog for ``UNRESPONSIVE_S``, or when a reload failed, the launcher restarts it behind the same front (readiness
+503, liveness 200 meanwhile), at most 3 times in 10 minutes with backoff; then it gives up as above.
 """
 
 from __future__ import annotations
