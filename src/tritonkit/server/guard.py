@@ -48,6 +48,7 @@ HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
     "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
 })
+UNCHECKED_ELEMENTS = 1 << 20  # Triton's allocation by the shape: at most 8 MB per input below this
 INFER_PATH = re.compile(r"/v2/models/[^/]+(?:/versions/[^/]+)?/infer")
 MALFORMED_JSON_HINT = (
     "malformed or incomplete JSON in the request body ({detail}); send one JSON object as the KServe v2 protocol "
@@ -70,8 +71,9 @@ def shape_error(body: bytes, header_length: str | None) -> str | None:
     Triton 2.51 sizes the buffer for an input's JSON ``data`` from its declared ``shape`` before comparing the two:
     ``{"shape": [1, 100000000000], "datatype": "FP32", "data": [1]}`` asks it for 400 GB, and the failed
     allocation (``std::bad_alloc``) aborts tritonserver: one unauthenticated request takes every endpoint down.
-    A shape whose element count differs from the data's is refused here with the counts; everything else,
-    binary tensors included (Triton checks their byte size against the shape without allocating), goes on.
+    A shape that declares more than ``UNCHECKED_ELEMENTS`` and more than the data holds is refused here with the
+    counts. Everything else goes on, so Triton's own messages stay: a small mismatch (Triton allocates a few MB at
+    most, then answers 400 itself) and binary tensors (Triton checks their byte size against the shape first).
     """
     if header_length is not None:
         try:
@@ -90,8 +92,10 @@ def shape_error(body: bytes, header_length: str | None) -> str | None:
         if not isinstance(shape, list) or not all(type(dim) is int and dim >= 0 for dim in shape):
             continue  # tritonserver refuses it with its own 400
         declared = math.prod(shape)
+        if declared <= UNCHECKED_ELEMENTS:
+            continue
         held = _element_count(tensor["data"])
-        if declared != held:
+        if declared > held:
             return (f"input {tensor.get('name')!r}: shape {shape} declares {declared} elements but 'data' holds "
                     f"{held}; the shape must match the data (batch dimension first)")
     return None
