@@ -19,10 +19,10 @@ export TRITON_IMAGE HTTP_PORT GRPC_PORT METRICS_PORT
 
 STAMP := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
 
-.PHONY: help setup export lint lint-repo serve serve-docker loadtest fuzz soak bench test test-unit test-export test-integration clean
+.PHONY: help setup export lint lint-repo k8s-validate serve serve-docker loadtest fuzz soak bench test test-unit test-export test-integration clean
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: $(STAMP) ## create .venv and install every pinned dependency (not TensorRT)
 
@@ -39,6 +39,9 @@ lint: setup ## ruff on the code and tests, mypy on the client package
 
 lint-repo: export ## check every config.pbtxt against its ONNX graph and every ensemble's wiring
 	$(PY) -m tritonkit.export.lint
+
+k8s-validate: setup ## render every Kubernetes overlay offline and validate each object (kubectl, kubernetes-validate)
+	$(PY) -m tritonkit.deploy.validate
 
 serve: export ## run the embedded tritonserver in the foreground (Ctrl-C stops it)
 	$(PY) -m tritonkit.server

@@ -11,7 +11,7 @@ README = (paths.root() / "README.md").read_text()
 def _make_help_targets() -> list[str]:
     done = subprocess.run(["make", "--no-print-directory", "help"], capture_output=True, text=True,
                           cwd=paths.root(), timeout=30)
-    return re.findall(r"^\s+(?:\x1b\[\d+m)?([a-z-]+)", done.stdout, flags=re.MULTILINE)
+    return re.findall(r"^\s+(?:\x1b\[\d+m)?([a-z0-9-]+)", done.stdout, flags=re.MULTILINE)
 
 
 def test_quick_start_has_exactly_the_two_commands():
@@ -23,7 +23,7 @@ def test_quick_start_has_exactly_the_two_commands():
 def test_readme_target_table_lists_every_make_target():
     targets = _make_help_targets()
     assert {"setup", "export", "serve", "serve-docker", "test"} <= set(targets)
-    in_table = re.findall(r"^\| `make ([a-z-]+)` \|", README, flags=re.MULTILINE)
+    in_table = re.findall(r"^\| `make ([a-z0-9-]+)` \|", README, flags=re.MULTILINE)
     assert in_table == targets
 
 

@@ -1,0 +1,1 @@
+"""Deployment beyond one machine: checks of the Kubernetes manifests in ``deploy/kubernetes/``."""
