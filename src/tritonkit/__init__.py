@@ -2,7 +2,7 @@
 
 Parts (each imports only what it needs; ``tritonkit.client`` needs just ``tritonclient`` and numpy):
   client    typed Client/AsyncClient and the ``tritonkit`` CLI
-  server    the embedded tritonserver launcher, the process owner, the HTTP guard, the Docker path
+  server    the embedded tritonserver launcher, the process owner, the front (HTTP, gRPC, metrics), the Docker path
   export    train, convert to ONNX, verify, write configs (models and ensembles)
   steps     the ensembles' Python-backend steps (imported inside tritonserver)
   loadtest  locust users, SLOs and the server-side summary

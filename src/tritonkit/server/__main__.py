@@ -48,8 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         dest="http_guard",
         action="store_false",
         default=None,
-        help="serve tritonserver's HTTP endpoint directly, without server/guard.py in front (malformed JSON "
-        "then gets Triton 2.51's 500 instead of 400) [env HTTP_GUARD=0]",
+        help="serve tritonserver's HTTP, gRPC and metrics ports directly, without the front (server/guard.py): "
+        "malformed JSON then gets Triton 2.51's 500, an oversized shape can abort it, and health does not see a "
+        "model the watchdog is recovering [env HTTP_GUARD=0]",
     )
     parser.add_argument(
         "--no-watchdog",

@@ -50,7 +50,7 @@ class NotExported(RuntimeError):
 
 
 class TritonServer:
-    """Starts, waits for, logs and stops one tritonserver (and its HTTP guard). A context manager.
+    """Starts, waits for, logs and stops one tritonserver (and its front: guard.py). A context manager.
 
     Args:
         settings: ports, host, admin key, repositories, model control, guard.
@@ -226,7 +226,7 @@ class TritonServer:
         code = self.stop()
         if exited is self.processes[0]:
             return code
-        print(f"error: the HTTP guard exited ({exited.returncode}); tritonserver was stopped too", file=sys.stderr)
+        print(f"error: the front exited ({exited.returncode}); tritonserver was stopped too", file=sys.stderr)
         return exited.returncode or 1
 
     def restart(self, why: str) -> bool:

@@ -44,10 +44,11 @@ class ServerSettings:
         log_verbose: tritonserver's ``--log-verbose`` level.
         watchdog: reload a Python-backend model whose stub died or stopped (embedded server only; see
             watchdog.py). tritonserver then runs in explicit model-control mode so that it can; with
-            ``model_control="none"`` the HTTP guard still refuses load/unload from outside.
+            ``model_control="none"`` the front still refuses load/unload from outside.
         hang_s: the watchdog reloads a model whose stub has been inside one ``execute`` for longer (seconds).
-        http_guard: put ``server.guard`` on the HTTP port (embedded server only), so a malformed JSON
-            body gets 400 rather than Triton 2.51's 500; tritonserver's HTTP moves to a private port.
+        http_guard: put the front (``server.guard``) on the public HTTP, gRPC and metrics ports (embedded server
+            only): 400 for malformed JSON and oversized shapes, honest health over HTTP and gRPC, recoveries next
+            to Triton's metrics; tritonserver moves to private loopback ports.
     """
 
     admin_key: str

@@ -93,7 +93,7 @@ def _stub(pid: int) -> Stub | None:
 
 
 class HealthFile:
-    """What the watchdog tells the HTTP guard: models down now, whether it gave up, recoveries so far."""
+    """What the watchdog tells the front (guard.py): models down now, whether it gave up, recoveries so far."""
 
     def __init__(self, path: Path):
         self.path = path
