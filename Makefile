@@ -55,7 +55,7 @@ loadtest: export ## 60 s headless locust run + server-side summary in reports/ (
 fuzz: export ## only the fuzzers of make test: a real server over HTTP (schemathesis, openapi.json) and gRPC (hypothesis)
 	$(PY) -m pytest tests/integration/test_fuzz.py -m fuzz $(PYTEST_ARGS)
 
-soak: export ## 10-minute soak under mixed load; resident memory of tritonserver and every stub into bench/results/SOAK.md
+soak: export ## 10-minute soak under mixed HTTP and gRPC load; resident memory of tritonserver, the front and every stub into bench/results/SOAK.md
 	$(PY) -m tritonkit.loadtest.soak $(SOAK_ARGS)
 
 bench: export ## side-by-side benchmark (Flask+PyTorch vs Triton vs ORT in process), ~25 min, into bench/results/

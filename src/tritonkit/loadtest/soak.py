@@ -1,8 +1,8 @@
 """``python -m tritonkit.loadtest.soak``: a bounded soak. Does memory stay flat under long mixed load?
 
 It starts the embedded server (``TritonServer``), sends a mixed load (every public endpoint, real inputs) from
-``--concurrency`` asyncio clients for ``--minutes``, and samples the resident memory (VmRSS) of tritonserver and
-of every Python stub every ``--sample-seconds``. Growth is measured from the first sample after ``--warmup-minutes``
+``--concurrency`` asyncio clients (half over HTTP, half over gRPC) for ``--minutes``, and samples the resident
+memory (VmRSS) of tritonserver, of the front and of every Python stub every ``--sample-seconds``. Growth is measured from the first sample after ``--warmup-minutes``
 (allocators and caches settle first) to the last. It writes ``soak.json`` and ``SOAK.md`` into ``--out`` and exits
 1 when any process grew by more than ``--max-growth-percent``.
 """
@@ -56,15 +56,18 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def sample(server_pid: int) -> dict[str, float]:
-    """RSS per process: tritonserver and each stub (named by model and instance pid)."""
+def sample(server_pid: int, front_pid: int | None = None) -> dict[str, float]:
+    """RSS per process: tritonserver, the front (guard.py) and each stub (named by model and instance pid)."""
     values = {"tritonserver": rss_mib(server_pid)}
+    if front_pid is not None:
+        values["front (guard.py, HTTP and gRPC)"] = rss_mib(front_pid)
     for stub in stubs_of(server_pid):
         values[f"{stub.model} v{stub.version} (pid {stub.pid})"] = rss_mib(stub.pid)
     return values
 
 
-async def load(url: str, deadline: float, concurrency: int, counts: dict[str, int]) -> None:
+async def load(settings: ServerSettings, deadline: float, concurrency: int, counts: dict[str, int]) -> None:
+    """``concurrency`` workers, half over HTTP and half over gRPC, cycling through every public endpoint."""
     texts, images, rows = workload.texts(), workload.digit_images(), workload.tabular_rows()
     calls = [
         ("text_sentiment", lambda c, i: c.sentiment(texts[i % len(texts)])),
@@ -74,10 +77,11 @@ async def load(url: str, deadline: float, concurrency: int, counts: dict[str, in
         ("diabetes_regressor", lambda c, i: c.predict_diabetes(rows["diabetes"][i % 40 : i % 40 + 1])),
         ("cancer_classifier", lambda c, i: c.predict_cancer(rows["cancer"][i % 100 : i % 100 + 1])),
     ]
-    async with AsyncClient(url, protocol="http", retries=3, timeout_s=60) as client:
+    async with AsyncClient(settings.http_url, protocol="http", retries=3, timeout_s=60) as http, \
+            AsyncClient(settings.grpc_url, protocol="grpc", retries=3, timeout_s=60) as grpc:
 
         async def worker(offset: int) -> None:
-            index = offset
+            client, index = (http, grpc)[offset % 2], offset
             while time.monotonic() < deadline:
                 name, call = calls[index % len(calls)]
                 try:
@@ -95,14 +99,15 @@ async def soak(args: argparse.Namespace, server: TritonServer) -> dict:
     deadline = start + args.minutes * 60
     counts: dict[str, int] = {}
     samples: list[dict] = []
-    traffic = asyncio.create_task(load(server.settings.http_url, deadline, args.concurrency, counts))
+    traffic = asyncio.create_task(load(server.settings, deadline, args.concurrency, counts))
+    front = server.processes[1].pid if len(server.processes) > 1 else None
     while time.monotonic() < deadline:
-        samples.append({"t_s": round(time.monotonic() - start, 1), "rss_mib": sample(server.pid)})
+        samples.append({"t_s": round(time.monotonic() - start, 1), "rss_mib": sample(server.pid, front)})
         print(f"[{samples[-1]['t_s']:.0f} s] {sum(counts.values())} requests, tritonserver "
               f"{samples[-1]['rss_mib']['tritonserver']:.0f} MiB", file=sys.stderr, flush=True)
         await asyncio.sleep(args.sample_seconds)
     await traffic
-    samples.append({"t_s": round(time.monotonic() - start, 1), "rss_mib": sample(server.pid)})
+    samples.append({"t_s": round(time.monotonic() - start, 1), "rss_mib": sample(server.pid, front)})
     return {"counts": counts, "samples": samples}
 
 
