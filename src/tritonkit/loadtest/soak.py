@@ -2,9 +2,10 @@
 
 It starts the embedded server (``TritonServer``), sends a mixed load (every public endpoint, real inputs) from
 ``--concurrency`` asyncio clients (half over HTTP, half over gRPC) for ``--minutes``, and samples the resident
-memory (VmRSS) of tritonserver, of the front and of every Python stub every ``--sample-seconds``. Growth is measured from the first sample after ``--warmup-minutes``
-(allocators and caches settle first) to the last. It writes ``soak.json`` and ``SOAK.md`` into ``--out`` and exits
-1 when any process grew by more than ``--max-growth-percent``.
+memory (VmRSS) of tritonserver, of the front and of every Python stub every ``--sample-seconds``. Growth is
+measured from the first sample after ``--warmup-minutes`` (allocators and caches settle first) to the last. It
+writes ``soak.json`` and ``SOAK.md`` into ``--out`` and exits 1 when any process grew by more than
+``--max-growth-percent``.
 """
 
 from __future__ import annotations
