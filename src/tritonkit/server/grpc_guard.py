@@ -59,6 +59,7 @@ class Forwarder(grpc.GenericRpcHandler):
 
     def __init__(self, channel: grpc.aio.Channel, health: Health, refuse_model_control: bool = False):
         self.channel, self.health = channel, health
+        self._calls: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}  # one per method, not one per call
         self.own: dict[str, Handler] = {
             f"{SERVICE}ServerReady": self.server_ready,
             f"{SERVICE}ModelReady": self.model_ready,
@@ -110,7 +111,9 @@ class Forwarder(grpc.GenericRpcHandler):
         return forward
 
     async def _forward(self, method: str, request: bytes, context) -> bytes:
-        call = self.channel.unary_unary(method)(request, metadata=_metadata(context), timeout=_timeout(context))
+        if method not in self._calls:
+            self._calls[method] = self.channel.unary_unary(method)
+        call = self._calls[method](request, metadata=_metadata(context), timeout=_timeout(context))
         try:
             return await call
         except grpc.aio.AioRpcError as error:

@@ -132,23 +132,21 @@ class ServerSettings:
 
 
 def _int_setting(env, name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    return _number_setting(env, name, default, int, "an integer")
 
 
 def _float_setting(env, name: str, default: float) -> float:
+    return _number_setting(env, name, default, float, "a number")
+
+
+def _number_setting(env, name: str, default, kind, what: str):
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        return kind(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
+        raise SettingsError(f"{name}={raw!r} is not {what}") from None
 
 
 def _bool_setting(env, name: str, default: bool) -> bool:
