@@ -15,13 +15,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 import tritonclient.grpc as grpcclient
 from conftest import READY_TIMEOUT_S, launch
 
-from tritonkit.server.watchdog import stubs_of
+from tritonkit.server.watchdog import stubs_of, tritonserver_of
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +35,9 @@ CASES = [  # (stub's model, endpoint, signal, the fault's bound)
 
 
 def _tritonserver_pid(launcher_pid: int) -> int:
-    for task in Path(f"/proc/{launcher_pid}/task").glob("*/children"):
-        for child in task.read_text().split():
-            argv0 = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0]
-            if argv0.endswith(b"/tritonserver"):
-                return int(child)
-    raise AssertionError(f"no tritonserver under the launcher {launcher_pid}")
+    pid = tritonserver_of(launcher_pid)
+    assert pid is not None, f"no tritonserver under the launcher {launcher_pid}"
+    return pid
 
 
 def _status(url: str, body: bytes | None = None) -> int:

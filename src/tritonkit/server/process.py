@@ -144,17 +144,7 @@ class TritonServer:
         return None if self.health_file is None else self.health_file.parent / "heartbeats"
 
     def _spawn(self, argv: list[str], env: dict[str, str], output) -> subprocess.Popen:
-        cpus = self.cpus
-
-        def before_exec() -> None:  # runs in the child
-            _stop_with_parent()
-            if cpus:
-                os.sched_setaffinity(0, cpus)
-
-        return subprocess.Popen(argv, env=env, cwd=self._cwd(), stdout=output,
-                                stderr=subprocess.STDOUT if output is not None else None,
-                                start_new_session=True,
-                                preexec_fn=before_exec)  # noqa: PLW1509 - prctl(PR_SET_PDEATHSIG) must run in the child before exec
+        return spawn(argv, env=env, cwd=self._cwd(), output=output, cpus=self.cpus)
 
     @staticmethod
     def _cwd() -> str | None:
@@ -350,6 +340,26 @@ def missing_versions(repositories) -> list[str]:
             if not any(child.is_dir() and child.name.isdigit() for child in model.iterdir()):
                 missing.append(f"{model.name} ({model})")
     return missing
+
+
+def spawn(argv: list[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None, output=None,
+          cpus: set[int] | None = None) -> subprocess.Popen:
+    """Starts ``argv`` in a session of its own, stopped (SIGTERM) when the calling thread dies.
+
+    Args:
+        output: a binary file for stdout and stderr together; ``None`` leaves them on this terminal.
+        cpus: CPU numbers to pin the child to; ``None`` leaves it free.
+    """
+
+    def before_exec() -> None:  # runs in the child
+        _stop_with_parent()
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    return subprocess.Popen(argv, env=env, cwd=cwd, stdout=output,
+                            stderr=subprocess.STDOUT if output is not None else None,
+                            start_new_session=True,
+                            preexec_fn=before_exec)  # noqa: PLW1509 - prctl(PR_SET_PDEATHSIG) must run in the child before exec
 
 
 def _stop_with_parent() -> None:

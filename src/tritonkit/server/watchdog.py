@@ -63,6 +63,23 @@ class Stub:
     state: str  # /proc state letter: R, S, D, T (stopped), Z (zombie)...
 
 
+def tritonserver_of(launcher_pid: int) -> int | None:
+    """The pid of the tritonserver a launcher (``python -m tritonkit.server``) runs now, or None."""
+    for task in Path(f"/proc/{launcher_pid}/task").glob("*/children"):
+        try:
+            children = task.read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                argv0 = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if argv0.endswith(b"/tritonserver"):
+                return int(child)
+    return None
+
+
 def stubs_of(server_pid: int) -> list[Stub]:
     """The stub processes that are children of ``server_pid``."""
     found = []
