@@ -15,11 +15,12 @@ LOADTEST_ARGS ?=
 BENCH_ARGS ?=
 EXPORT_ARGS ?=
 SOAK_ARGS ?=
+REPLICAS ?= 2
 export TRITON_IMAGE HTTP_PORT GRPC_PORT METRICS_PORT
 
 STAMP := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
 
-.PHONY: help setup export lint lint-repo k8s-validate serve serve-docker loadtest fuzz soak bench test test-unit test-export test-integration clean
+.PHONY: help setup export lint lint-repo k8s-validate serve serve-docker serve-replicas loadtest fuzz soak drill bench test test-unit test-export test-integration clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +50,9 @@ serve: export ## run the embedded tritonserver in the foreground (Ctrl-C stops i
 serve-docker: ## build the NGC-based image and run the same repositories with docker (needs a Docker engine)
 	PYTHONPATH=src $(PYTHON) -m tritonkit.server --docker
 
+serve-replicas: export ## REPLICAS embedded servers (default 2) behind HAProxy (HTTP 8000, gRPC 8001) with Prometheus (9090); needs Debian's haproxy and prometheus
+	$(PY) -m tritonkit.deploy.replicas --replicas $(REPLICAS) --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT)
+
 loadtest: export ## 60 s headless locust run + server-side summary in reports/ (starts a server if none answers)
 	$(PY) -m tritonkit.loadtest --url http://127.0.0.1:$(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT) $(LOADTEST_ARGS)
 
@@ -57,6 +61,9 @@ fuzz: export ## only the fuzzers of make test: a real server over HTTP (schemath
 
 soak: export ## 10-minute soak under mixed HTTP and gRPC load; resident memory of tritonserver, the front and every stub into bench/results/SOAK.md
 	$(PY) -m tritonkit.loadtest.soak $(SOAK_ARGS)
+
+drill: export ## REPLICAS replicas behind HAProxy: the split, the autoscaler's recording rule under load and idle, a failover; ~5 min, into bench/results/REPLICAS.md
+	$(PY) -m tritonkit.deploy.drill --replicas $(REPLICAS)
 
 bench: export ## side-by-side benchmark (Flask+PyTorch vs Triton vs ORT in process), ~25 min, into bench/results/
 	$(PY) -m tritonkit.bench $(BENCH_ARGS)

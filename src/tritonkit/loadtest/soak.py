@@ -17,6 +17,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tritonkit import paths
@@ -67,8 +68,9 @@ def sample(server_pid: int, front_pid: int | None = None) -> dict[str, float]:
     return values
 
 
-async def load(settings: ServerSettings, deadline: float, concurrency: int, counts: dict[str, int]) -> None:
-    """``concurrency`` workers, half over HTTP and half over gRPC, cycling through every public endpoint."""
+async def load(settings: ServerSettings, running: Callable[[], bool], concurrency: int, counts: dict[str, int]) -> None:
+    """``concurrency`` workers, half over HTTP and half over gRPC, cycling through every public endpoint while
+    ``running()``. ``counts`` gets the answers per endpoint and the errors (after the client's retries) per type."""
     texts, images, rows = workload.texts(), workload.digit_images(), workload.tabular_rows()
     calls = [
         ("text_sentiment", lambda c, i: c.sentiment(texts[i % len(texts)])),
@@ -83,7 +85,7 @@ async def load(settings: ServerSettings, deadline: float, concurrency: int, coun
 
         async def worker(offset: int) -> None:
             client, index = (http, grpc)[offset % 2], offset
-            while time.monotonic() < deadline:
+            while running():
                 name, call = calls[index % len(calls)]
                 try:
                     await call(client, index)
@@ -100,7 +102,7 @@ async def soak(args: argparse.Namespace, server: TritonServer) -> dict:
     deadline = start + args.minutes * 60
     counts: dict[str, int] = {}
     samples: list[dict] = []
-    traffic = asyncio.create_task(load(server.settings, deadline, args.concurrency, counts))
+    traffic = asyncio.create_task(load(server.settings, lambda: time.monotonic() < deadline, args.concurrency, counts))
     front = server.processes[1].pid if len(server.processes) > 1 else None
     while time.monotonic() < deadline:
         samples.append({"t_s": round(time.monotonic() - start, 1), "rss_mib": sample(server.pid, front)})

@@ -1,0 +1,115 @@
+"""Two replicas behind a real HAProxy, scraped by a real Prometheus (issue #13), as `make serve-replicas` runs them.
+
+HAProxy and Prometheus come from Debian's packages; the module installs them where it can (root with apt-get, as in
+CI) and otherwise skips with the reason. Bounded: about 5 minutes, most of it the recording rule's 1-minute rate()
+window draining at idle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+import urllib.request
+
+import pytest
+from conftest import ADMIN_KEY
+
+from tritonkit import paths
+from tritonkit.deploy import drill
+from tritonkit.deploy.replicas import Layout, Replicas, install_tools, query
+from tritonkit.server.ports import free_ports
+from tritonkit.server.watchdog import stubs_of, tritonserver_of
+
+DASHBOARD = paths.root() / "deploy" / "kubernetes" / "monitoring" / "grafana-dashboard.json"
+READY_TIMEOUT_S = 300  # every model loads in each replica, on 2 cores shared with the session server
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory) -> Replicas:
+    why = install_tools()
+    if why is not None:
+        pytest.skip(why)
+    http, grpc, stats, prometheus = free_ports(4)
+    layout = Layout.make(2, ADMIN_KEY, http_port=http, grpc_port=grpc, stats_port=stats, prometheus_port=prometheus)
+    run_dir = tmp_path_factory.mktemp("replicas")
+    started = Replicas(layout, run_dir).start()
+    try:
+        started.wait_until_ready(READY_TIMEOUT_S)
+    except BaseException:
+        started.stop()
+        raise
+    yield started
+    assert started.stop() == 0, f"a replica exited badly on SIGINT; logs in {run_dir}"
+
+
+def test_the_recording_rule_rises_under_load_and_falls_back_to_zero_at_idle(replicas):
+    result = drill.recording_rule(replicas)
+    print(f"\nrecording rule: {result}")
+    assert result["errors"] == {}
+    assert set(result["under_load"]) == {"replica-0", "replica-1"}, "the rule must give one series per replica"
+    assert all(value > 0 for value in result["under_load"].values()), result
+    assert result["idle"] and all(value == 0 for value in result["idle"].values()), result
+
+
+def test_requests_split_between_the_replicas_within_60_40(replicas):
+    result = drill.split(replicas)
+    print(f"\nsplit: {result}")
+    assert result["errors"] == {}
+    assert sum(result["served"]) > 50, "too few answers to judge a split"
+    assert all(0.4 <= share <= 0.6 for share in result["shares"]), result
+
+
+def test_a_killed_tritonserver_behind_the_balancer_loses_no_request_and_rejoins(replicas):
+    result = drill.failover(replicas)
+    print(f"\nfailover: {result}")
+    assert result["errors"] == {}, "every request must succeed (HAProxy's retry, then the client's)"
+    assert result["out_after_s"] is not None, "HAProxy never took the killed replica out"
+    assert result["served_while_out"][1] > 0, "the survivor must keep serving"
+    assert result["restarted"], "the launcher must start a fresh tritonserver"
+    assert result["rejoined_after_s"] is not None, "the restarted replica never rejoined"
+    assert result["served_after_rejoin"][0] > 0, "the rejoined replica must take requests again"
+
+
+def _dashboard_expressions() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+
+
+def _instantiate(expression: str) -> str:
+    """Grafana's interval variables, as a 10-minute dashboard would have them."""
+    return expression.replace("$__rate_interval", "1m").replace("$__range", "10m")
+
+
+def test_every_dashboard_expression_runs_against_prometheus_and_finds_data(replicas):
+    # A recovery first, so that the recoveries panel has something to show: kill a tokenizer stub of replica 1.
+    server = tritonserver_of(replicas.servers[1].pid)
+    assert server is not None
+    victim = next(stub for stub in stubs_of(server) if stub.model == "minilm_tokenizer")
+    os.kill(victim.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while not query(replicas.layout.prometheus_url, "tritonkit_model_recoveries_total"):
+        assert time.monotonic() < deadline, "the recovery never reached Prometheus"
+        time.sleep(1)
+    expressions = _dashboard_expressions()
+    assert len(expressions) >= 10
+    for expression in expressions:
+        assert not re.search(r"\$\w+", _instantiate(expression)), f"an unknown variable in {expression!r}"
+        result = query(replicas.layout.prometheus_url, _instantiate(expression))
+        assert result, f"no data for the dashboard's {expression!r}"
+
+
+def test_the_dashboard_uses_only_metrics_that_exist(replicas):
+    # A renamed metric would give an empty panel, not an error: every metric name the dashboard names must be one
+    # Prometheus has scraped (or the recording rule it evaluates).
+    known = set(json.loads(_get(f"{replicas.layout.prometheus_url}/api/v1/label/__name__/values"))["data"])
+    named = {name for expression in _dashboard_expressions()
+             for name in re.findall(r"\b((?:nv|tritonkit)_[a-z_]+)\b", expression)}
+    assert named and named <= known, sorted(named - known)
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.read().decode()
