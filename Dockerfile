@@ -1,19 +1,31 @@
-# The production path: the NGC Triton image plus the Python packages our Python-backend models import.
-# `make serve-docker` builds it and runs it with the same repositories, ports and flags as `make serve`
-# (see src/tritonkit/server/docker.py). ONNX models use the image's native C++ onnxruntime backend.
+# The production image: the NGC Triton image, the exported repositories baked in, and the project's launcher as the
+# entrypoint (`python -m tritonkit.server`: the watchdog, honest health and the front on the three ports), run as a
+# non-root user. `make image` builds it after `make export`; `make serve-docker` runs it; deploy/kubernetes runs it.
+# ONNX models use the image's native C++ onnxruntime backend; the Python steps use its Python backend.
 ARG TRITON_IMAGE=nvcr.io/nvidia/tritonserver:24.10-py3
 FROM ${TRITON_IMAGE}
 
-# Keep in step with the `models` extra of pyproject.toml (tests/unit/test_docker.py checks it).
+# Keep in step with the `models` and `front` extras of pyproject.toml (tests/unit/test_docker.py checks it).
 RUN python3 -m pip install --no-cache-dir \
-        "numpy==1.26.4" "tokenizers==0.23.3" "pillow==13.0.0"
+        "numpy==1.26.4" "tokenizers==0.23.3" "pillow==13.0.0" "aiohttp==3.14.5" "tritonclient[grpc]==2.73.0"
 
-# The ensembles' Python steps import tritonkit.steps (each ensembles/<step>/1/model.py is one import line):
-# the package's light __init__, the catalog the steps read their limits from, and the steps; nothing else.
-COPY src/tritonkit/__init__.py src/tritonkit/catalog.py /opt/tritonkit/tritonkit/
-COPY src/tritonkit/steps /opt/tritonkit/tritonkit/steps
+# The tritonkit package (the launcher, the front, the watchdog and the steps the ensembles import), importable
+# by the launcher and by every Python stub.
+COPY src/tritonkit /opt/tritonkit/tritonkit
 RUN echo /opt/tritonkit > "$(python3 -c 'import site; print(site.getsitepackages()[0])')/tritonkit.pth"
 
-# Repositories are mounted read-only at run time, not baked in: `make export` produces the models.
-WORKDIR /workspace
+# The repositories `make export` wrote: models, generated configs, tokenizers and labels. Read-only at run time.
+COPY model_repository /srv/tritonkit/model_repository
+COPY ensembles /srv/tritonkit/ensembles
+
+# TRITONSERVER: the launcher runs this native binary with its own backends instead of the embedded one.
+# HOST: inside the container's own network namespace; `docker run -p 127.0.0.1:...` decides who reaches it.
+ENV TRITONKIT_ROOT=/srv/tritonkit \
+    TRITONSERVER=/opt/tritonserver/bin/tritonserver \
+    HOST=0.0.0.0 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /srv/tritonkit
+# The watchdog's health file and the stubs' busy marks go to /tmp (a tmpfs or emptyDir with a read-only root).
+USER 1000:1000
 EXPOSE 8000 8001 8002
+ENTRYPOINT ["python3", "-m", "tritonkit.server"]

@@ -84,14 +84,16 @@ def _instantiate(expression: str) -> str:
 
 
 def test_every_dashboard_expression_runs_against_prometheus_and_finds_data(replicas):
-    # A recovery first, so that the recoveries panel has something to show: kill a tokenizer stub of replica 1.
+    # A recovery first, counted from 0 (the watchdog starts every watched model's counters there): kill a tokenizer
+    # stub of replica 1 and wait until Prometheus sees the increase.
     server = tritonserver_of(replicas.servers[1].pid)
     assert server is not None
     victim = next(stub for stub in stubs_of(server) if stub.model == "minilm_tokenizer")
     os.kill(victim.pid, signal.SIGKILL)
+    counted = 'increase(tritonkit_model_recoveries_total{pod="replica-1",model="minilm_tokenizer",cause="died"}[10m])'
     deadline = time.monotonic() + 60
-    while not query(replicas.layout.prometheus_url, "tritonkit_model_recoveries_total"):
-        assert time.monotonic() < deadline, "the recovery never reached Prometheus"
+    while not any(float(row["value"][1]) > 0 for row in query(replicas.layout.prometheus_url, counted)):
+        assert time.monotonic() < deadline, "the recovery never reached Prometheus as an increase"
         time.sleep(1)
     expressions = _dashboard_expressions()
     assert len(expressions) >= 10

@@ -1,21 +1,21 @@
 """The container path cannot run here (no Docker engine): check it agrees with the embedded path."""
 
-import dataclasses
+import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 
+import pytest
 import tomllib
 
 from tritonkit import paths
 from tritonkit.server import docker
-from tritonkit.server.embedded import default_backend_directory, embedded_command
+from tritonkit.server.embedded import EmbeddedServerError, default_backend_directory, embedded_command, pytriton_root
+from tritonkit.server.process import TritonServer
 from tritonkit.server.settings import ServerSettings
 
 SETTINGS = ServerSettings(admin_key="b" * 24, http_port=9100, grpc_port=9101, metrics_port=9102)
-HOST_ONLY_FLAGS = ("--backend-directory", "--http-address", "--grpc-address", "--metrics-address", "--model-repository")
 
 
 def _server_part(command):
@@ -26,22 +26,63 @@ def _without(args, prefixes):
     return [arg for arg in args if not arg.startswith(prefixes)]
 
 
-def test_docker_run_passes_the_embedded_servers_flags():
-    in_docker = _server_part(docker.run_command(SETTINGS))
-    # The watchdog is the embedded launcher's: without it, both paths run tritonserver with the same flags.
-    embedded = embedded_command(dataclasses.replace(SETTINGS, watchdog=False), default_backend_directory())[1:]
-    assert "--model-control-mode=none" in in_docker
-    assert _without(in_docker, HOST_ONLY_FLAGS) == _without(embedded, HOST_ONLY_FLAGS)
-    assert "--http-address=0.0.0.0" in in_docker  # the container's own namespace; the host side is -p
-
-
-def test_docker_run_mounts_the_same_repositories_the_embedded_server_serves():
+def test_docker_run_starts_the_images_launcher_with_the_embedded_launchers_flags():
+    # The same settings give the same launcher flags in both places; only the host (the image's HOST=0.0.0.0)
+    # and the repositories (baked into the image) are the image's.
     command = docker.run_command(SETTINGS)
-    mounts = [command[i + 1] for i, arg in enumerate(command) if arg == "-v"]
-    served = [arg.split("=", 1)[1] for arg in _server_part(command) if arg.startswith("--model-repository=")]
-    assert [m.split(":")[0] for m in mounts] == [str(p.resolve()) for p in paths.repositories()]
-    assert [m.split(":")[1] for m in mounts] == served == ["/workspace/model_repository", "/workspace/ensembles"]
-    assert all(m.endswith(":ro") for m in mounts)
+    in_docker = command[command.index(docker.LOCAL_TAG) + 1 :]
+    embedded = TritonServer(SETTINGS, launcher=True).commands()[0]
+    assert embedded[:3] == [sys.executable, "-m", "tritonkit.server"]
+    assert _without_options(embedded[3:], ("--host", "--model-repository")) == in_docker
+    assert "-v" not in command, "the image carries the repositories: nothing is mounted"
+
+
+def _without_options(args, names):
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in names:
+            skip = True
+        else:
+            kept.append(arg)
+    return kept
+
+
+def test_docker_run_is_read_only_without_capabilities_and_takes_the_key_from_the_environment():
+    command = docker.run_command(SETTINGS)
+    assert {"--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges"} <= set(command)
+    assert any(arg.startswith("--tmpfs=/tmp:") for arg in command)
+    assert command[command.index("-e") + 1] == "TRITON_ADMIN_KEY"  # the value stays out of `ps`
+    assert SETTINGS.admin_key not in " ".join(command)
+
+
+def test_a_native_tritonserver_gets_the_embedded_flags_and_its_own_backends(tmp_path, monkeypatch):
+    native = tmp_path / "tritonserver"
+    native.write_text("#!/bin/sh\n")
+    native.chmod(0o755)
+    embedded = embedded_command(SETTINGS, default_backend_directory())
+    monkeypatch.setenv("TRITONSERVER", str(native))
+    in_image = embedded_command(SETTINGS, default_backend_directory())
+    assert in_image[0] == str(native)
+    assert in_image[1:] == [arg for arg in embedded[1:] if not arg.startswith("--backend-directory")]
+    native.chmod(0o644)
+    with pytest.raises(EmbeddedServerError, match="TRITONSERVER=.* is not an executable tritonserver"):
+        embedded_command(SETTINGS, default_backend_directory())
+
+
+def test_dockerfile_runs_the_launcher_as_a_non_root_user_on_the_baked_repositories():
+    dockerfile = (paths.root() / "Dockerfile").read_text()
+    assert re.search(r'^ENTRYPOINT \["python3", "-m", "tritonkit.server"\]$', dockerfile, re.M)
+    user = re.findall(r"^USER (\S+)$", dockerfile, re.M)
+    assert user and user[-1].split(":")[0] not in ("0", "root")
+    root = re.search(r"TRITONKIT_ROOT=(\S+)", dockerfile).group(1)
+    for repository in paths.repositories():
+        assert f"COPY {repository.name} {root}/{repository.name}\n" in dockerfile
+    assert "TRITONSERVER=/opt/tritonserver/bin/tritonserver" in dockerfile
+    assert re.search(r"^\s+HOST=0\.0\.0\.0", dockerfile, re.M)
+    ignore = (paths.root() / ".dockerignore").read_text().splitlines()
+    assert {"*", "!src/tritonkit/", "!model_repository/", "!ensembles/"} <= set(ignore)
 
 
 def test_docker_run_publishes_ports_on_loopback_by_default():
@@ -63,22 +104,12 @@ def test_dockerfile_base_image_matches_makefile_and_launcher():
     assert "24.10" in docker.DEFAULT_IMAGE  # the same core (2.51.0) as the embedded binary
 
 
-def test_dockerfile_installs_exactly_the_models_extra():
+def test_dockerfile_installs_exactly_the_models_and_front_extras():
     dockerfile = (paths.root() / "Dockerfile").read_text().replace("\\\n", " ")
     install = re.search(r"pip install --no-cache-dir (.+)$", dockerfile, re.M).group(1)
     in_image = sorted(shlex.split(install))
-    pyproject = tomllib.loads((paths.root() / "pyproject.toml").read_text())
-    assert in_image == sorted(pyproject["project"]["optional-dependencies"]["models"])
-
-
-def test_image_carries_the_python_steps_package():
-    dockerfile = (paths.root() / "Dockerfile").read_text()
-    assert "COPY src/tritonkit/steps /opt/tritonkit/tritonkit/steps" in dockerfile
-    assert "COPY src/tritonkit/__init__.py src/tritonkit/catalog.py /opt/tritonkit/tritonkit/" in dockerfile
-    ignore = (paths.root() / ".dockerignore").read_text()
-    assert "!src/tritonkit/steps/" in ignore and "!src/tritonkit/catalog.py" in ignore
-    step = (paths.root() / "ensembles" / "minilm_tokenizer" / "1" / "model.py").read_text()
-    assert "from tritonkit.steps.steps import" in step
+    extras = tomllib.loads((paths.root() / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert in_image == sorted(extras["models"] + extras["front"])
 
 
 def test_cli_dry_run_prints_build_and_run_commands():
@@ -90,25 +121,38 @@ def test_cli_dry_run_prints_build_and_run_commands():
     assert done.returncode == 0, done.stderr
     build, run = done.stdout.strip().splitlines()
     assert build.startswith("docker build --build-arg TRITON_IMAGE=example/triton:1 ")
-    assert run.startswith("docker run --rm --init --shm-size=1g -p 127.0.0.1:8000:8000")
-    assert ("--http-restricted-api=model-repository,model-config,shared-memory,logging,trace:"
-            f"triton-admin-key={'c' * 24}") in run
+    assert run.startswith("docker run --rm --init --shm-size=1g --read-only ")
+    assert " -p 127.0.0.1:8000:8000 " in run and run.endswith(" tritonkit-server:latest " + " ".join(
+        ["--http-port", "8000", "--grpc-port", "8001", "--metrics-port", "8002", "--model-control", "none",
+         "--log-verbose", "0", "--watchdog-hang-s", "10.0"]))
 
 
 
-def test_steps_import_nothing_of_tritonkit_beyond_what_the_image_copies(tmp_path):
-    # The image holds tritonkit/__init__.py, catalog.py and steps/ only: the steps must import from those alone.
-    package = tmp_path / "tritonkit"
-    shutil.copytree(paths.root() / "src" / "tritonkit" / "steps", package / "steps")
-    for name in ("__init__.py", "catalog.py"):
-        shutil.copy2(paths.root() / "src" / "tritonkit" / name, package / name)
-    code = "import tritonkit.steps.texts, tritonkit.steps.imaging, tritonkit.steps.labels, tritonkit.steps.heartbeat"
-    done = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path[:0] = {[str(tmp_path)] + _site()!r}; "
-                           + code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+IMAGE_LACKS = ("pytriton", "onnxruntime", "torch", "transformers", "sklearn", "onnx", "locust", "flask", "matplotlib")
+REFUSE = """
+import importlib.abc, sys
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {lacks!r}:
+            raise ImportError(name + ' is not in the image')
+sys.meta_path.insert(0, Refuse())
+"""
+
+
+def test_the_launcher_and_the_steps_import_only_what_the_image_installs():
+    # The image has the NGC Python, the models and front extras and the tritonkit package: no pytriton, no
+    # onnxruntime (tritonserver's own backend runs ONNX), no export or load-test packages.
+    modules = ["tritonkit.server.__main__", "tritonkit.server.process", "tritonkit.server.guard",
+               "tritonkit.server.grpc_guard", "tritonkit.server.watchdog", "tritonkit.steps.steps",
+               "tritonkit.steps.texts", "tritonkit.steps.imaging", "tritonkit.steps.labels"]
+    code = REFUSE.format(lacks=IMAGE_LACKS) + "".join(f"import {module}\n" for module in modules)
+    code += "from tritonkit.server.__main__ import main\nraise SystemExit(main(['--dry-run']))\n"
+    utils = pytriton_root() / "backends" / "python"  # triton_python_backend_utils: every stub has it
+    environment = {**os.environ, "TRITONSERVER": "/bin/true", "TRITON_ADMIN_KEY": "d" * 24, "PYTHONPATH": str(utils)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=paths.root(), env=environment)
     assert done.returncode == 0, done.stderr
-    imported = set(re.findall(r"^from (tritonkit[\w.]*) import|^import (tritonkit[\w.]*)",
-                              (package / "steps" / "steps.py").read_text(), re.M))
-    assert {a or b for a, b in imported} <= {"tritonkit", "tritonkit.steps", "tritonkit.steps.heartbeat"}
+    assert done.stdout.startswith("/bin/true --model-repository="), done.stdout
 
 
 def _site() -> list[str]:

@@ -8,7 +8,14 @@ import sys
 import time
 
 from tritonkit.server.guard import Health
-from tritonkit.server.watchdog import HealthFile, stubs_of
+from tritonkit.server.watchdog import (
+    CAUSES,
+    EMBEDDED_STUB_BACKENDS,
+    NATIVE_STUB_BACKENDS,
+    HealthFile,
+    Watchdog,
+    stubs_of,
+)
 from tritonkit.steps.heartbeat import Heartbeat, busy_for
 
 
@@ -70,3 +77,38 @@ def test_a_busy_mark_shows_how_long_execute_has_run_and_nothing_when_idle(tmp_pa
     assert busy_for(tmp_path, os.getpid()) == 0.0
     assert busy_for(tmp_path, 999_999_999) == 0.0  # no mark: never called hung
 
+
+
+CONFIGS = {  # what tritonserver's /v2/models/<name>/config answers, trimmed to what the watchdog reads
+    "minilm_tokenizer": {"backend": "python", "instance_group": [{"count": 1}]},
+    "minilm_sentiment": {"backend": "onnxruntime", "platform": "onnxruntime_onnx", "instance_group": [{"count": 2}]},
+    "text_sentiment": {"platform": "ensemble", "ensemble_scheduling": {"step": [
+        {"model_name": "minilm_tokenizer"}, {"model_name": "minilm_sentiment"}]}},
+}
+
+
+def _learned(tmp_path, stub_backends):
+    health = HealthFile(tmp_path / "health.json")
+    watchdog = Watchdog(server_pid=os.getpid(), http_url="http://unused", admin_key="k" * 20, health=health,
+                        stub_backends=stub_backends)
+    watchdog._request = lambda path, body, timeout_s=10.0: (  # the one call that needs a server
+        [{"name": name, "version": "1", "state": "READY"} for name in CONFIGS] if path == "/v2/repository/index"
+        else CONFIGS[path.split("/")[3]])
+    watchdog._ready_versions()
+    return watchdog, Health(tmp_path / "health.json").metrics()
+
+
+def test_every_watched_model_has_its_recovery_counters_from_zero(tmp_path):
+    # Prometheus sees no increase in a counter series that first appears at 1: the first recovery would be lost.
+    watchdog, metrics = _learned(tmp_path, EMBEDDED_STUB_BACKENDS)
+    for model in ("minilm_tokenizer", "minilm_sentiment"):
+        for cause in CAUSES:
+            assert f'tritonkit_model_recoveries_total{{model="{model}",cause="{cause}"}} 0' in metrics
+    assert 'model="text_sentiment"' not in metrics  # an ensemble has no stub
+    assert [watchdog._expected(m) for m in CONFIGS] == [1, 2, 0]
+
+
+def test_a_native_tritonserver_runs_onnx_models_in_process_so_only_python_models_are_watched(tmp_path):
+    watchdog, metrics = _learned(tmp_path, NATIVE_STUB_BACKENDS)
+    assert [watchdog._expected(m) for m in CONFIGS] == [1, 0, 0]
+    assert 'model="minilm_sentiment"' not in metrics

@@ -17,7 +17,7 @@ from tritonkit.client.health import ServerNotReady
 from tritonkit.server import docker
 from tritonkit.server.command import EXIT_TIMEOUT_S
 from tritonkit.server.embedded import EmbeddedServerError
-from tritonkit.server.process import READY_TIMEOUT_S, NotExported, TritonServer
+from tritonkit.server.process import READY_TIMEOUT_S, NotExported, TritonServer, missing_versions
 from tritonkit.server.settings import (
     ADMIN_HEADER,
     GRPC_ADMIN_HEADER,
@@ -78,7 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--docker",
         action="store_true",
-        help="run the NGC container (docker build, then docker run) instead of the embedded binary",
+        help="build the image (NGC Triton, the exported repositories, this launcher as entrypoint) and run it with "
+        "docker instead of the embedded binary",
     )
     parser.add_argument(
         "--image",
@@ -90,6 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("DOCKER_GPUS", ""),
         help="value of `docker run --gpus` for --docker, e.g. 'all'; empty runs CPU-only [env DOCKER_GPUS]",
     )
+    parser.add_argument("--build-only", action="store_true",
+                        help="with --docker: build the image and stop (what `make image` runs)")
     parser.add_argument("--dry-run", action="store_true", help="print the command(s) instead of running them")
     return parser.parse_args(argv)
 
@@ -163,16 +166,28 @@ def ready_models(settings: ServerSettings) -> list[str]:
 
 
 def serve_docker(settings: ServerSettings, args: argparse.Namespace) -> int:
-    commands = [docker.build_command(args.image), docker.run_command(settings, gpus=args.gpus)]
+    commands = [docker.build_command(args.image)]
+    if not args.build_only:
+        commands.append(docker.run_command(settings, gpus=args.gpus))
     if args.dry_run:
         for command in commands:
             print(shlex.join(command))
         return 0
+    if args.repositories:
+        print("error: the image carries model_repository/ and ensembles/ (see the Dockerfile); --model-repository "
+              "does not apply to --docker", file=sys.stderr)
+        return 2
+    missing = missing_versions(settings.repositories)
+    if missing:
+        print("error: the image bakes in the exported models, and these are not exported yet: "
+              f"{', '.join(missing)}\nfix: run `make export`", file=sys.stderr)
+        return 2
     if settings.admin_key_generated:
         print(f"TRITON_ADMIN_KEY was unset; generated one for this run: {settings.admin_key}")
+    environment = {**os.environ, "TRITON_ADMIN_KEY": settings.admin_key}  # `docker run -e TRITON_ADMIN_KEY` reads it
     for command in commands:
         try:
-            code = subprocess.call(command)
+            code = subprocess.call(command, env=environment)
         except FileNotFoundError:
             print("error: `docker` is not installed; use `make serve` for the embedded server", file=sys.stderr)
             return 2

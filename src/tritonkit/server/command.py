@@ -63,3 +63,16 @@ def tritonserver_args(
     if settings.triton_model_control == "explicit":
         args.append("--load-model=*")  # explicit mode loads nothing by default; start with everything
     return args
+
+
+def launcher_args(settings: ServerSettings) -> list[str]:
+    """The flags of ``python -m tritonkit.server`` that give it ``settings``, but for the host and the repositories
+    (the container's image sets those: ``HOST=0.0.0.0`` and the repositories it carries)."""
+    args = ["--http-port", str(settings.http_port), "--grpc-port", str(settings.grpc_port),
+            "--metrics-port", str(settings.metrics_port), "--model-control", settings.model_control,
+            "--log-verbose", str(settings.log_verbose), "--watchdog-hang-s", str(settings.hang_s)]
+    if not settings.http_guard:
+        args.append("--no-http-guard")
+    if not settings.watchdog:
+        args.append("--no-watchdog")
+    return args

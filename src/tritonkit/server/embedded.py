@@ -23,6 +23,7 @@ from tritonkit.server.command import PrivatePorts, tritonserver_args
 from tritonkit.server.settings import LOOPBACK, ServerSettings
 
 BACKENDS_SOURCE = Path(__file__).resolve().parent / "backends"  # package data: ships with the module
+NATIVE_ENV = "TRITONSERVER"  # a native tritonserver's path (the NGC image sets it); unset: the embedded binary
 
 
 class EmbeddedServerError(RuntimeError):
@@ -42,6 +43,22 @@ def pytriton_root() -> Path:
     if not (root / "bin" / "tritonserver").is_file():
         raise EmbeddedServerError(f"{root}/bin/tritonserver is missing; reinstall with `make setup`")
     return root
+
+
+def native_binary() -> Path | None:
+    """The native tritonserver named by ``$TRITONSERVER`` (the NGC image's), or None for the embedded one.
+
+    A native server brings its own backends (``/opt/tritonserver/backends``: the C++ ONNX Runtime backend and
+    the Python backend) and libraries: nothing is laid out and the environment is left alone.
+    """
+    raw = os.environ.get(NATIVE_ENV)
+    if not raw:
+        return None
+    path = Path(raw)
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise EmbeddedServerError(f"{NATIVE_ENV}={raw} is not an executable tritonserver; unset it to run the "
+                                  "embedded binary of nvidia-pytriton")
+    return path
 
 
 def default_backend_directory() -> Path:
@@ -89,9 +106,13 @@ def server_environment(base: dict[str, str] | None = None) -> dict[str, str]:
 
 def embedded_command(settings: ServerSettings, backend_directory: Path,
                      private: PrivatePorts | None = None) -> list[str]:
-    """The full argv of the embedded server (``private``: see ``tritonserver_args``)."""
-    binary = pytriton_root() / "bin" / "tritonserver"
+    """The full argv of the embedded server, or of the native one under ``$TRITONSERVER`` with its own backends
+    (``private``: see ``tritonserver_args``)."""
+    native = native_binary()
     repositories = [str(Path(path).resolve()) for path in settings.repositories]
+    if native is not None:
+        return [str(native), *tritonserver_args(settings, repositories, private=private)]
+    binary = pytriton_root() / "bin" / "tritonserver"
     args = tritonserver_args(settings, repositories, backend_directory=str(backend_directory), private=private)
     return [str(binary), *args]
 

@@ -29,10 +29,10 @@ from pathlib import Path
 
 from tritonkit.client.health import ServerNotReady, wait_until_ready
 from tritonkit.server import embedded
-from tritonkit.server.command import EXIT_TIMEOUT_S, PrivatePorts
+from tritonkit.server.command import EXIT_TIMEOUT_S, PrivatePorts, launcher_args
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import LOOPBACK, ServerSettings
-from tritonkit.server.watchdog import HealthFile, Watchdog
+from tritonkit.server.watchdog import EMBEDDED_STUB_BACKENDS, NATIVE_STUB_BACKENDS, HealthFile, Watchdog
 from tritonkit.steps import heartbeat
 
 READY_TIMEOUT_S = 120  # loading every model on 2 shared cores; a load error ends the wait sooner
@@ -92,14 +92,7 @@ class TritonServer:
 
     def _launcher_command(self) -> list[str]:
         s = self.settings
-        argv = [sys.executable, "-m", "tritonkit.server", "--host", s.host, "--http-port", str(s.http_port),
-                "--grpc-port", str(s.grpc_port), "--metrics-port", str(s.metrics_port),
-                "--model-control", s.model_control, "--log-verbose", str(s.log_verbose),
-                "--watchdog-hang-s", str(s.hang_s)]
-        if not s.http_guard:
-            argv.append("--no-http-guard")
-        if not s.watchdog:
-            argv.append("--no-watchdog")
+        argv = [sys.executable, "-m", "tritonkit.server", "--host", s.host, *launcher_args(s)]
         for repository in s.repositories:
             argv += ["--model-repository", str(repository)]
         return argv
@@ -119,7 +112,8 @@ class TritonServer:
             missing = missing_versions(self.settings.repositories)
             if missing:
                 raise NotExported("not exported yet: " + ", ".join(missing) + "\nfix: run `make export`")
-            embedded.prepare_backends(self.backend_directory)
+            if embedded.native_binary() is None:
+                embedded.prepare_backends(self.backend_directory)
         output = self.log_path.open("ab") if self.log_path is not None else None
         try:
             environment = self._environment()
@@ -138,7 +132,7 @@ class TritonServer:
         if heartbeats is not None:
             heartbeats.mkdir(exist_ok=True)
             base[heartbeat.DIR_ENV] = str(heartbeats)  # the stubs mark their execute busy there
-        return base if self.launcher else embedded.server_environment(base)
+        return base if self.launcher or embedded.native_binary() else embedded.server_environment(base)
 
     def _heartbeats(self) -> Path | None:
         return None if self.health_file is None else self.health_file.parent / "heartbeats"
@@ -168,7 +162,9 @@ class TritonServer:
         if self.health_file is not None and self.watchdog is None:
             self.watchdog = Watchdog(server_pid=self.pid, http_url=self._direct_http_url(),
                                      admin_key=self.settings.admin_key, health=HealthFile(self.health_file),
-                                     heartbeats=self._heartbeats(), hang_s=self.settings.hang_s)
+                                     heartbeats=self._heartbeats(), hang_s=self.settings.hang_s,
+                                     stub_backends=NATIVE_STUB_BACKENDS if embedded.native_binary()
+                                     else EMBEDDED_STUB_BACKENDS)
             self.watchdog.start()
         return waited
 

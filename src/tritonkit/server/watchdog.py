@@ -51,6 +51,11 @@ WINDOW_S = 600
 BACKOFF_BASE_S = 1.0  # wait before the n-th recovery within the window: base * 2**(n-2), none for the first
 BACKOFF_CAP_S = 30.0
 UNRESPONSIVE_S = 30.0  # tritonserver alive but not answering the index for this long: restart it
+CAUSES = ("died", "stopped", "hung")
+# Backends whose model instances run in stubs: on the embedded server our onnxruntime backend is Python-based too;
+# in the NGC image (a native tritonserver) only the Python backend's are.
+EMBEDDED_STUB_BACKENDS = frozenset({"python", "onnxruntime"})
+NATIVE_STUB_BACKENDS = frozenset({"python"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,13 +145,15 @@ class Watchdog(threading.Thread):
         health: where the guard reads what is down.
         heartbeats: the stubs' busy marks (``TRITONKIT_HEARTBEAT_DIR``); ``None`` finds no hang.
         hang_s: a stub busy in one ``execute`` for longer than this is hung.
+        stub_backends: the backends whose instances run in stubs (the others are not watched).
     """
 
     def __init__(self, *, server_pid: int, http_url: str, admin_key: str, health: HealthFile,
-                 heartbeats: Path | None = None, hang_s: float = 10.0):
+                 heartbeats: Path | None = None, hang_s: float = 10.0,
+                 stub_backends: frozenset[str] = EMBEDDED_STUB_BACKENDS):
         super().__init__(name="tritonkit-watchdog", daemon=True)
         self.server_pid, self.http_url, self.admin_key, self.health = server_pid, http_url, admin_key, health
-        self.heartbeats, self.hang_s = heartbeats, hang_s
+        self.heartbeats, self.hang_s, self.stub_backends = heartbeats, hang_s, stub_backends
         self.stopping = threading.Event()
         self.restart_wanted: str | None = None  # why tritonserver must be restarted (read by TritonServer.wait)
         self._silent_since: float | None = None
@@ -232,21 +239,32 @@ class Watchdog(threading.Thread):
     def _ready_versions(self) -> list[tuple[str, str]]:
         index = self._request("/v2/repository/index", {})
         ready = [(entry["name"], str(entry.get("version", ""))) for entry in index if entry.get("state") == "READY"]
-        for name, _ in ready:
-            if name not in self._instances:
-                self._learn(name)
+        new = {name for name, _ in ready if name not in self._instances}
+        for name in sorted(new):
+            self._learn(name)
+        if new:
+            self.health.write()  # the new models' recovery counters, at 0
         return ready
 
     def _learn(self, model: str) -> None:
-        """Stubs per version of ``model`` and, for an ensemble, which models it uses."""
+        """Stubs per version of ``model`` and, for an ensemble, which models it uses.
+
+        A watched model's recovery counters start at 0 for every cause, so that Prometheus sees the first
+        recovery as an increase (a counter series that appears at 1 has no increase).
+        """
         config = self._request(f"/v2/models/{model}/config", None)
         if config.get("platform") == "ensemble":
             self._instances[model] = 0
             for step in config.get("ensemble_scheduling", {}).get("step", []):
                 self._dependents.setdefault(step["model_name"], set()).add(model)
             return
+        if config.get("backend") not in self.stub_backends:
+            self._instances[model] = 0  # runs inside tritonserver: nothing to watch
+            return
         groups = config.get("instance_group") or [{"count": 1}]
         self._instances[model] = sum(int(group.get("count", 1)) for group in groups)
+        for cause in CAUSES:
+            self.health.recoveries[(model, cause)] += 0
 
     def _expected(self, model: str) -> int:
         return self._instances.get(model, 0)
