@@ -19,7 +19,8 @@ MANIFESTS = paths.root() / "deploy" / "kubernetes"
 def test_every_kustomization_renders_and_validates():
     lines = list(check(MANIFESTS))
     assert [line for line in lines if line.startswith("error")] == []
-    assert {line.split(":")[0] for line in lines} == {"ok monitoring", "ok overlays/cpu", "ok overlays/gpu"}
+    assert {line.split(":")[0] for line in lines} == {"ok monitoring", "ok overlays/cpu", "ok overlays/gpu",
+                                                      "ok overlays/kserve"}
     assert main(["--root", str(MANIFESTS)]) == 0
 
 
@@ -42,6 +43,31 @@ def test_a_broken_manifest_fails_naming_the_overlay_object_and_field(tmp_path, o
     errors = [line for line in check(root) if line.startswith("error")]
     assert any(line.startswith("error overlays/cpu: ") and named in line for line in errors), errors
     assert main(["--root", str(root)]) == 1
+
+
+@pytest.mark.parametrize(("file", "old", "new", "named"), [
+    ("inferenceservice.yaml", "    minReplicas: 2\n", "    minReplica: 2\n",
+     "InferenceService/tritonkit: spec.predictor.minReplica: unknown field (KServe V1beta1PredictorSpec)"),
+    ("inferenceservice.yaml", "    maxReplicas: 8\n", "    maxReplicas: eight\n",
+     "InferenceService/tritonkit: spec.predictor.maxReplicas: 'eight' is not of type int"),
+    ("servingruntime.yaml", "          protocol: TCP\n", "          protocoll: TCP\n",
+     "ServingRuntime/tritonkit: spec.containers.0.ports.0: Additional properties are not allowed ('protocoll'"),
+    ("servingruntime.yaml", "          path: /v2/health/live\n", "          path: /v2/health/ready\n",
+     "ServingRuntime/tritonkit: spec.containers.0.livenessProbe: must GET /v2/health/live"),
+    ("inferenceservice.yaml", "      runAsNonRoot: true\n", "",
+     "InferenceService/tritonkit: spec.predictor.securityContext.runAsNonRoot: must be true"),
+], ids=["kserve-unknown-field", "kserve-wrong-type", "kubernetes-type-inside-kserve", "kserve-liveness", "kserve-root"])
+def test_a_broken_kserve_manifest_fails_naming_the_object_and_field(tmp_path, file, old, new, named):
+    # KServe's CRDs have no schema in kubernetes-validate: its fields come from the KServe SDK's generated models,
+    # and the Kubernetes types inside (containers, ports, probes) from the strict Kubernetes schemas.
+    root = tmp_path / "kubernetes"
+    shutil.copytree(MANIFESTS, root)
+    manifest = root / "overlays" / "kserve" / file
+    text = manifest.read_text()
+    assert old in text
+    manifest.write_text(text.replace(old, new, 1))
+    errors = [line for line in check(root) if line.startswith("error")]
+    assert any(line.startswith("error overlays/kserve: ") and named in line for line in errors), errors
 
 
 def test_a_missing_tool_is_named_with_the_fix(monkeypatch, capsys, tmp_path: Path):

@@ -2,8 +2,12 @@
 
 For each kustomization under ``deploy/kubernetes/`` (the overlays and ``monitoring``), ``kubectl kustomize`` renders
 it without a cluster, and every object is validated against the official Kubernetes OpenAPI schemas bundled in
-``kubernetes-validate`` (strict: an unknown field is an error too). Then the house rules for the Deployment: the
-three probes on the honest health endpoints, a restricted security context, requests and limits, a preStop grace.
+``kubernetes-validate`` (strict: an unknown field is an error too). KServe's objects (InferenceService,
+ServingRuntime) have no schema there: their fields are checked against the KServe SDK's generated models (the
+CRDs' field names and types, read from the pinned wheel ``scripts/setup.sh`` downloads, not installed), and every
+Kubernetes type inside them (containers, probes, volumes...) against the same strict Kubernetes schemas. Then the
+house rules for every pod we run: the three probes on the honest health endpoints, a restricted security context,
+requests and limits, a preStop grace.
 Each error names the kustomization, the object (kind/name) and the field. Exit 0: all valid; 1: errors;
 2: a tool is missing (the message says how to install it).
 """
@@ -11,9 +15,13 @@ Each error names the kustomization, the object (kind/name) and the field. Exit 0
 from __future__ import annotations
 
 import argparse
+import ast
+import functools
+import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +31,14 @@ from tritonkit import paths
 
 KUBERNETES_VERSION = "1.32"  # the kubectl on these machines; schemas of 1.25-1.37 are bundled
 HEALTH = {"startupProbe": "/v2/health/ready", "readinessProbe": "/v2/health/ready", "livenessProbe": "/v2/health/live"}
+
+
+KSERVE_WHEEL = "kserve-0.21.0-py3-none-any.whl"  # pinned in scripts/setup.sh, which downloads it into .venv/share
+KSERVE_KINDS = {("serving.kserve.io/v1beta1", "InferenceService"): "V1beta1InferenceService",
+                ("serving.kserve.io/v1alpha1", "ServingRuntime"): "V1alpha1ServingRuntime"}
+PRIMITIVES = {"str": (str,), "int": (int,), "bool": (bool,), "float": (int, float), "object": (object,),
+              "datetime": (str,), "V1Time": (str,),
+              "V1beta1MetricQuantity": (str, int, float)}  # a Kubernetes quantity: "50", 50 or "500m"
 
 
 class ToolMissing(RuntimeError):
@@ -62,16 +78,112 @@ def schema_errors(document: dict, version: str = KUBERNETES_VERSION) -> list[str
     return []
 
 
-def house_errors(document: dict) -> list[str]:
-    """What every tritonkit Deployment must have beyond a valid schema."""
-    if document.get("kind") != "Deployment":
-        return []
-    pod = document.get("spec", {}).get("template", {}).get("spec", {})
+@functools.cache
+def kserve_types() -> dict[str, dict[str, str]]:
+    """KServe's types: class name -> {field as written in YAML: its type}, from the SDK wheel's generated models."""
+    wheel = Path(sys.prefix) / "share" / "kserve" / KSERVE_WHEEL
+    if not wheel.is_file():
+        raise ToolMissing(f"{wheel} is missing (the KServe SDK's models are the schema of its CRDs): run `make setup`")
+    types = {}
+    with zipfile.ZipFile(wheel) as archive:
+        for name in archive.namelist():
+            if not (name.startswith("kserve/models/") and name.endswith(".py")):
+                continue
+            for node in ast.parse(archive.read(name)).body:
+                if isinstance(node, ast.ClassDef):
+                    tables = {target.id: ast.literal_eval(statement.value) for statement in node.body
+                              if isinstance(statement, ast.Assign)
+                              for target in statement.targets if isinstance(target, ast.Name)
+                              and target.id in ("openapi_types", "attribute_map")}
+                    if len(tables) == 2:
+                        types[node.name] = {tables["attribute_map"][field]: kind
+                                            for field, kind in tables["openapi_types"].items()}
+    return types
+
+
+def kserve_errors(document: dict, version: str = KUBERNETES_VERSION) -> list[str] | None:
+    """Problems of a KServe object, or None when the document is not one."""
+    kind = KSERVE_KINDS.get((document.get("apiVersion"), document.get("kind")))
+    if kind is None:
+        return None
+    return _typed_errors(document, kind, "", version)
+
+
+def _typed_errors(value, kind: str, where: str, version: str) -> list[str]:
+    if kind.startswith(("list[", "dict(")):
+        return _collection_errors(value, kind, where, version)
+    if kind in PRIMITIVES:
+        wrong = not isinstance(value, PRIMITIVES[kind]) or (kind == "int" and isinstance(value, bool))
+        return [f"{where or '(the object)'}: {value!r} is not of type {kind}"] if wrong else []
+    fields = kserve_types().get(kind)
+    if fields is None:
+        return _kubernetes_type_errors(value, kind, where, version)
+    if not isinstance(value, dict):
+        return [f"{where or '(the object)'}: must be an object ({kind})"]
     errors = []
-    if not pod.get("securityContext", {}).get("runAsNonRoot"):
+    for key, item in value.items():
+        path = f"{where}.{key}" if where else key
+        if key not in fields:
+            errors.append(f"{path}: unknown field (KServe {kind})")
+        else:
+            errors += _typed_errors(item, fields[key], path, version)
+    return errors
+
+
+def _collection_errors(value, kind: str, where: str, version: str) -> list[str]:
+    """``list[T]`` or ``dict(str, T)``: the container's type, then each item's."""
+    if kind.startswith("list["):
+        if not isinstance(value, list):
+            return [f"{where}: must be a list"]
+        items, inner = enumerate(value), kind[5:-1]
+    else:
+        if not isinstance(value, dict):
+            return [f"{where}: must be a map"]
+        items, inner = value.items(), kind[5:-1].split(", ", 1)[1]
+    return [error for key, item in items for error in _typed_errors(item, inner, f"{where}.{key}", version)]
+
+
+def _kubernetes_type_errors(value, kind: str, where: str, version: str) -> list[str]:
+    """A Kubernetes type inside a KServe object (``V1Container``, ``K8sIoApiAppsV1DeploymentStrategy``...)."""
+    import jsonschema
+    from kubernetes_validate.utils import schema_contents
+    from referencing import Registry, Resource
+
+    directory = f"kubernetes-json-schema/v{version}.0-local-strict"
+    group = re.fullmatch(r"K8sIoApi([A-Z][a-z]+)V(\d+)(\w+)", kind)
+    names = ([f"{group.group(3).lower()}-{group.group(1).lower()}-v{group.group(2)}"] if group
+             else [f"{kind.removeprefix('V1').lower()}-v1", f"{kind.removeprefix('V1').lower()}-meta-v1"])
+    for name in names:
+        try:
+            schema = schema_contents(f"{directory}/{name}.json", version)
+        except FileNotFoundError:
+            continue
+        registry = Resource.from_contents(schema_contents(f"{directory}/_definitions.json", version)) @ Registry()
+        validator = jsonschema.validators.Draft202012Validator(schema, registry=registry)
+        return [f"{'.'.join([where, *map(str, error.path)]).strip('.') or '(the object)'}: {error.message}"
+                for error in validator.iter_errors(value)]
+    return [f"{where}: no Kubernetes {version} schema for {kind}"]
+
+
+def house_errors(document: dict) -> list[str]:
+    """What every pod tritonkit runs must have beyond a valid schema (a Deployment's, a KServe runtime's)."""
+    kind, spec = document.get("kind"), document.get("spec", {})
+    if kind == "Deployment":
+        pod, prefix = spec.get("template", {}).get("spec", {}), "spec.template.spec"
+    elif kind == "ServingRuntime":
+        pod, prefix = spec, "spec"  # the pod's security context is the InferenceService's predictor's
+    elif kind == "InferenceService":
+        predictor = spec.get("predictor", {})
+        if not predictor.get("securityContext", {}).get("runAsNonRoot"):
+            return ["spec.predictor.securityContext.runAsNonRoot: must be true"]
+        return []
+    else:
+        return []
+    errors = []
+    if kind == "Deployment" and not pod.get("securityContext", {}).get("runAsNonRoot"):
         errors.append("spec.template.spec.securityContext.runAsNonRoot: must be true")
     for index, container in enumerate(pod.get("containers", [])):
-        where = f"spec.template.spec.containers.{index}"
+        where = f"{prefix}.containers.{index}"
         errors += [f"{where}.{probe}: must GET {path}" for probe, path in HEALTH.items()
                    if container.get(probe, {}).get("httpGet", {}).get("path") != path]
         security = container.get("securityContext", {})
@@ -99,7 +211,9 @@ def check(root: Path, version: str = KUBERNETES_VERSION) -> Iterator[str]:
         problems = 0
         for document in documents:
             what = f"{document.get('kind')}/{document.get('metadata', {}).get('name')}"
-            for error in schema_errors(document, version) + house_errors(document):
+            kserve = kserve_errors(document, version)
+            schema = kserve if kserve is not None else schema_errors(document, version)
+            for error in schema + house_errors(document):
                 problems += 1
                 yield f"error {name}: {what}: {error}"
         if not problems:
