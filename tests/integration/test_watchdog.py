@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from conftest import READY_TIMEOUT_S, launch
@@ -54,6 +55,17 @@ def _status(url: str, body: bytes | None = None) -> int:
 
 def _text_request(text: str) -> bytes:
     return json.dumps({"inputs": [{"name": "TEXT", "shape": [1, 1], "datatype": "BYTES", "data": [text]}]}).encode()
+
+
+def _grpc_stuck_answers(client) -> bool:
+    """One gRPC inference of the ``stuck`` model (text "hello") through the front: did it succeed?"""
+    text = grpcclient.InferInput("TEXT", [1, 1], "BYTES")
+    text.set_data_from_numpy(np.array([[b"hello"]], dtype=object))
+    try:
+        client.infer("stuck", [text], client_timeout=5)
+        return True
+    except Exception:
+        return False
 
 
 def _recoveries(metrics: str, model: str, cause: str) -> int:
@@ -153,6 +165,7 @@ def test_a_killed_tritonserver_is_restarted_behind_the_same_ports(tmp_path, test
         base, body = launched.settings.http_url, _text_request("hello")
         infer_url = f"{base}/v2/models/stuck/infer"
         assert _status(infer_url, body) == 200
+        grpc = grpcclient.InferenceServerClient(launched.settings.grpc_url)
         old = _tritonserver_pid(launched.pid)
         os.kill(old, signal.SIGKILL)
         killed_at, probes = time.monotonic(), []
@@ -160,6 +173,7 @@ def test_a_killed_tritonserver_is_restarted_behind_the_same_ports(tmp_path, test
             probes.append((_status(f"{base}/v2/health/ready"), _status(f"{base}/v2/health/live")))
             if probes[-1][0] == 200 and _status(infer_url, body) == 200:
                 break
+            _grpc_stuck_answers(grpc)  # gRPC traffic during the outage, as clients keep sending
             time.sleep(0.2)
         back_after = time.monotonic() - killed_at
         print(f"\ntritonserver kill -9: serving again {back_after:.1f} s later; probes (ready, live): "
@@ -168,6 +182,14 @@ def test_a_killed_tritonserver_is_restarted_behind_the_same_ports(tmp_path, test
         assert (503, 200) in probes and all(live == 200 for _, live in probes)
         assert _tritonserver_pid(launched.pid) != old
         assert "tritonkit_tritonserver_restarts_total 1" in _metrics(launched.settings.metrics_url)
+        # gRPC answers as soon as readiness does: the front's channel to tritonserver does not sit out a long
+        # reconnect backoff (gRPC's default grows past the restart's few seconds).
+        ready_at = time.monotonic()
+        while not _grpc_stuck_answers(grpc) and time.monotonic() - ready_at < 10:
+            time.sleep(0.05)
+        grpc.close()
+        grpc_after = time.monotonic() - ready_at
+        assert grpc_after <= 1.0, f"gRPC inference failed for {grpc_after:.1f} s after readiness was 200"
     finally:
         code = launched.stop()
     assert code == 0

@@ -56,13 +56,14 @@ def answered(replicas: Replicas) -> list[int]:
 
 
 @contextmanager
-def traffic(replicas: Replicas, concurrency: int) -> Iterator[dict[str, int]]:
-    """Mixed load through the balancer while the block runs; yields the counts (answers and errors per type)."""
+def traffic(replicas: Replicas, concurrency: int, failures: list[dict] | None = None) -> Iterator[dict[str, int]]:
+    """Mixed load through the balancer while the block runs; yields the counts (answers and errors per type).
+    ``failures`` gets each error (see ``soak.load``)."""
     counts: dict[str, int] = {}
     stop = threading.Event()
     settings = replicas.layout.balancer_settings()
     thread = threading.Thread(target=lambda: asyncio.run(soak.load(settings, lambda: not stop.is_set(),
-                                                                   concurrency, counts)), daemon=True)
+                                                                   concurrency, counts, failures)), daemon=True)
     thread.start()
     try:
         yield counts
@@ -111,7 +112,8 @@ def failover(replicas: Replicas, *, concurrency: int = 4, warmup_s: float = 5, a
              bound_s: float = 240) -> dict:
     """``SIGKILL`` of replica 0's tritonserver under load, and what the clients and the balancer saw."""
     launcher = replicas.servers[0]
-    with traffic(replicas, concurrency) as counts:
+    failures: list[dict] = []
+    with traffic(replicas, concurrency, failures) as counts:
         time.sleep(warmup_s)
         victim = tritonserver_of(launcher.pid)
         if victim is None:
@@ -143,6 +145,7 @@ def failover(replicas: Replicas, *, concurrency: int = 4, warmup_s: float = 5, a
                              for index, (start, end) in enumerate(zip(before, at_rejoin, strict=True))],
         "served_after_rejoin": [end - start for start, end in zip(at_rejoin, after, strict=True)],
         "restarted": restarted is not None and restarted != victim,
+        "failures": [{**failure, "at": round(failure["at"] - killed, 2)} for failure in failures[:10]],
         "balancer_retries": balancer_retries(replicas),
     }
 

@@ -68,9 +68,11 @@ def sample(server_pid: int, front_pid: int | None = None) -> dict[str, float]:
     return values
 
 
-async def load(settings: ServerSettings, running: Callable[[], bool], concurrency: int, counts: dict[str, int]) -> None:
+async def load(settings: ServerSettings, running: Callable[[], bool], concurrency: int, counts: dict[str, int],
+               failures: list[dict] | None = None) -> None:
     """``concurrency`` workers, half over HTTP and half over gRPC, cycling through every public endpoint while
-    ``running()``. ``counts`` gets the answers per endpoint and the errors (after the client's retries) per type."""
+    ``running()``. ``counts`` gets the answers per endpoint and the errors (after the client's retries) per type;
+    ``failures``, when given, each error: when (monotonic), endpoint, protocol and message."""
     texts, images, rows = workload.texts(), workload.digit_images(), workload.tabular_rows()
     calls = [
         ("text_sentiment", lambda c, i: c.sentiment(texts[i % len(texts)])),
@@ -92,6 +94,9 @@ async def load(settings: ServerSettings, running: Callable[[], bool], concurrenc
                     counts[name] = counts.get(name, 0) + 1
                 except Exception as exc:
                     counts[f"error {type(exc).__name__}"] = counts.get(f"error {type(exc).__name__}", 0) + 1
+                    if failures is not None:
+                        failures.append({"at": time.monotonic(), "endpoint": name,
+                                         "protocol": ("http", "grpc")[offset % 2], "error": str(exc)[:300]})
                 index += concurrency
 
         await asyncio.gather(*(worker(i) for i in range(concurrency)))

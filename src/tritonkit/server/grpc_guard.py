@@ -38,6 +38,11 @@ REFUSED_MODEL_CONTROL = ("loading and unloading models is off (MODEL_CONTROL=non
                          "MODEL_CONTROL=explicit to manage models")
 OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+# The channel to tritonserver tries to reconnect at least every 0.5 s: gRPC's default backoff grows to 2 minutes
+# while tritonserver restarts, and the front would then refuse calls for seconds after it is ready again.
+RECONNECT_MS = 500
+CHANNEL_OPTIONS = [*OPTIONS, ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+                   ("grpc.max_reconnect_backoff_ms", RECONNECT_MS)]
 MODEL_CONTROL = frozenset({f"{SERVICE}RepositoryModelLoad", f"{SERVICE}RepositoryModelUnload"})
 # Metadata the channel to tritonserver sets itself; the caller's own (the admin key, ...) goes through.
 OWN_METADATA = frozenset({"user-agent", "te", "content-type"})
@@ -156,7 +161,7 @@ async def _fail(context, error: grpc.aio.AioRpcError) -> None:
 
 async def start(listen: str, upstream: str, health: Health, refuse_model_control: bool = False) -> grpc.aio.Server:
     """Binds ``listen`` (HOST:PORT) and forwards to tritonserver at ``upstream`` (HOST:PORT); returns the server."""
-    channel = grpc.aio.insecure_channel(upstream, options=OPTIONS)
+    channel = grpc.aio.insecure_channel(upstream, options=CHANNEL_OPTIONS)
     server = grpc.aio.server(options=OPTIONS)
     server.add_generic_rpc_handlers([Forwarder(channel, health, refuse_model_control)])
     if server.add_insecure_port(listen) == 0:
