@@ -9,14 +9,11 @@ FROM ${TRITON_IMAGE}
 RUN python3 -m pip install --no-cache-dir \
         "numpy==1.26.4" "tokenizers==0.23.3" "pillow==13.0.0" "aiohttp==3.14.5" "tritonclient[grpc]==2.73.0"
 
-# The tritonkit package (the launcher, the front, the watchdog and the steps the ensembles import), importable
-# by the launcher and by every Python stub.
-COPY src/tritonkit /opt/tritonkit/tritonkit
-RUN echo /opt/tritonkit > "$(python3 -c 'import site; print(site.getsitepackages()[0])')/tritonkit.pth"
-
-# The repositories `make export` wrote: models, generated configs, tokenizers and labels. Read-only at run time.
-COPY model_repository /srv/tritonkit/model_repository
-COPY ensembles /srv/tritonkit/ensembles
+# What .dockerignore admits, in one COPY: the tritonkit package (the launcher, the front, the watchdog and the steps
+# the ensembles import) and the repositories `make export` wrote (models, generated configs, tokenizers, labels),
+# with gpu_repository/ where `python -m tritonkit.export --tensorrt` built one on a GPU host. Read-only at run time.
+COPY . /srv/tritonkit/
+RUN echo /srv/tritonkit/src > "$(python3 -c 'import site; print(site.getsitepackages()[0])')/tritonkit.pth"
 
 # TRITONSERVER: the launcher runs this native binary with its own backends instead of the embedded one.
 # HOST: inside the container's own network namespace; `docker run -p 127.0.0.1:...` decides who reaches it.

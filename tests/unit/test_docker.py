@@ -77,12 +77,23 @@ def test_dockerfile_runs_the_launcher_as_a_non_root_user_on_the_baked_repositori
     user = re.findall(r"^USER (\S+)$", dockerfile, re.M)
     assert user and user[-1].split(":")[0] not in ("0", "root")
     root = re.search(r"TRITONKIT_ROOT=(\S+)", dockerfile).group(1)
-    for repository in paths.repositories():
-        assert f"COPY {repository.name} {root}/{repository.name}\n" in dockerfile
+    assert f"\nCOPY . {root}/\n" in dockerfile  # what .dockerignore admits, below
     assert "TRITONSERVER=/opt/tritonserver/bin/tritonserver" in dockerfile
     assert re.search(r"^\s+HOST=0\.0\.0\.0", dockerfile, re.M)
     ignore = (paths.root() / ".dockerignore").read_text().splitlines()
-    assert {"*", "!src/tritonkit/", "!model_repository/", "!ensembles/"} <= set(ignore)
+    assert {"*", "!src/tritonkit/", "!model_repository/", "!ensembles/", "!gpu_repository/"} <= set(ignore)
+    assert f"echo {root}/src > " in dockerfile  # the package is importable from there
+
+
+def test_the_gpu_overlay_serves_the_repositories_the_image_carries():
+    dockerfile = (paths.root() / "Dockerfile").read_text()
+    root = re.search(r"TRITONKIT_ROOT=(\S+)", dockerfile).group(1)
+    patch = (paths.root() / "deploy" / "kubernetes" / "overlays" / "gpu" / "gpu.yaml").read_text()
+    served = re.findall(r"--model-repository=(\S+)", patch)
+    expected = [paths.gpu_repository(), *paths.repositories()]
+    assert served == [f"{root}/{repository.relative_to(paths.root())}" for repository in expected]
+    ignore = (paths.root() / ".dockerignore").read_text().splitlines()
+    assert all(f"!{repository.relative_to(paths.root())}/" in ignore for repository in expected)
 
 
 def test_docker_run_publishes_ports_on_loopback_by_default():
