@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tritonkit import paths
 from tritonkit.deploy.validate import check, main
@@ -74,3 +75,12 @@ def test_a_missing_tool_is_named_with_the_fix(monkeypatch, capsys, tmp_path: Pat
     monkeypatch.setattr(shutil, "which", lambda _: None)
     assert main(["--root", str(MANIFESTS)]) == 2
     assert "kubectl is not installed" in capsys.readouterr().err
+
+
+def test_the_kserve_autoscaler_scales_on_the_same_rule_and_target_as_the_hpa():
+    hpa = yaml.safe_load((MANIFESTS / "base" / "horizontalpodautoscaler.yaml").read_text())
+    (metric,) = hpa["spec"]["metrics"]
+    isvc = yaml.safe_load((MANIFESTS / "overlays" / "kserve" / "inferenceservice.yaml").read_text())
+    (keda,) = isvc["spec"]["predictor"]["autoScaling"]["metrics"]
+    assert metric["pods"]["metric"]["name"] in keda["external"]["metric"]["query"]
+    assert keda["external"]["target"]["value"] == metric["pods"]["target"]["averageValue"]

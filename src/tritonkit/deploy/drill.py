@@ -162,6 +162,13 @@ def balancer_retries(replicas: Replicas) -> dict[str, int]:
     return {}
 
 
+def autoscaler_target() -> str:
+    """The HorizontalPodAutoscaler's averageValue for the recording rule."""
+    hpa = (paths.root() / "deploy" / "kubernetes" / "base" / "horizontalpodautoscaler.yaml").read_text()
+    match = re.search(r'averageValue: "([^"]+)"', hpa)
+    return match.group(1) if match else "?"
+
+
 def markdown(report: dict) -> str:
     s, r, f = report["split"], report["rule"], report["failover"]
     pods = sorted(r["under_load"])
@@ -179,7 +186,9 @@ def markdown(report: dict) -> str:
         "", "| replica | before | under load | idle |", "|---|---|---|---|",
         *(f"| {pod} | {r['at_start'].get(pod, 0):.2f} ms | {r['under_load'][pod]:.2f} ms | "
           f"{r['idle'].get(pod, 0):.2f} ms |" for pod in pods),
-        "", f"Back at idle {r['idle_after_s']:g} s after the load stopped (the rule's rate() window is 1 minute).", "",
+        "", f"Back at idle {r['idle_after_s']:g} s after the load stopped (the rule's rate() window is 1 minute). "
+        f"The autoscaler's target (deploy/kubernetes/base/horizontalpodautoscaler.yaml) is {autoscaler_target()} ms "
+        "on average per pod: under the values under load, above the idle ones.", "",
         f"## Failover (`SIGKILL` of {replica_name(0)}'s tritonserver under load, {f['concurrency']} clients)", "",
         f"- Client requests answered: {f['answered']}; failed after HAProxy's retry and the client's own: "
         f"{sum(f['errors'].values())} {f['errors'] or ''}".rstrip(),
