@@ -1,8 +1,10 @@
-"""Back-pressure: a full queue refuses at once with a retryable status, and the client's retries get through.
+"""Back-pressure: an endpoint that holds all it can refuses at once with a retryable status; the client gets through.
 
-The ``slow`` asset holds each execution for 0.5 s; here its queue holds 4 requests. 24 simultaneous requests:
-8 run, 4 wait, the rest must be refused with HTTP 503 / gRPC UNAVAILABLE within 50 ms, never time out or fail
-otherwise. The project's configs bound every model's and step's queue the same way (tests/unit/test_configs.py).
+The ``slow`` asset holds each execution for 0.5 s. Here it batches 8 (waiting up to 0.2 s to fill a batch) and its
+queue holds 8, so it holds 16 at once, which is what the front admits (admission.py: ``max_queue_size +
+min(max_batch_size, max_queue_size) * instances``). Requests beyond get HTTP 503 / gRPC UNAVAILABLE within 50 ms, from
+the front (before tritonserver sees them) or from Triton's full queue; nothing times out or fails otherwise. The
+project's configs bound every model's and step's queue the same way (tests/unit/test_configs.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from tritonkit.client import Client
 
 pytestmark = pytest.mark.integration
 
-QUEUE = 4
+QUEUE = 8
+BATCH = 8
 SIMULTANEOUS = 24
 REFUSAL_BOUND_MS = 50
 
@@ -33,7 +36,8 @@ def bounded(tmp_path_factory):
     shutil.copytree(ASSETS / "slow_repository" / "slow", repository / "slow")
     config = repository / "slow" / "config.pbtxt"
     config.write_text(config.read_text().replace(
-        "dynamic_batching { }", f"dynamic_batching {{ default_queue_policy {{ max_queue_size: {QUEUE} }} }}"))
+        "dynamic_batching { }", "dynamic_batching { max_queue_delay_microseconds: 200000 "
+        f"default_queue_policy {{ max_queue_size: {QUEUE} }} }}"))
     launched = launch(tmp_path_factory.mktemp("bounded-log") / "server.log", [repository])
     try:
         launched.wait_until_ready(60)
@@ -53,15 +57,55 @@ def _http(url: str, value: float) -> tuple[int, float, str]:
         return error.code, (time.perf_counter() - start) * 1000, error.read().decode()
 
 
-def test_a_full_queue_refuses_at_once_with_503(bounded):
+def _grpc(url: str, value: float) -> tuple[str, float, str]:
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(url)
+    tensor = grpcclient.InferInput("VALUE", [1, 1], "FP32")
+    tensor.set_data_from_numpy(np.array([[value]], np.float32))
+    start = time.perf_counter()
+    try:
+        client.infer("slow", [tensor], client_timeout=30)
+        return "OK", (time.perf_counter() - start) * 1000, ""
+    except Exception as error:  # InferenceServerException: status() is "StatusCode.UNAVAILABLE"
+        return str(getattr(error, "status", lambda: "")()), (time.perf_counter() - start) * 1000, str(error)
+    finally:
+        client.close()
+
+
+def _slow_counts(metrics_url: str) -> tuple[int, int]:
+    """tritonserver's own counts for ``slow``: requests that succeeded, requests it refused or failed."""
+    with urllib.request.urlopen(metrics_url, timeout=10) as answer:
+        text = answer.read().decode()
+    def total(metric: str) -> int:
+        return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+                   if line.startswith(f'{metric}{{') and 'model="slow"' in line)
+    return total("nv_inference_request_success"), total("nv_inference_request_failure")
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_the_front_admits_what_the_model_holds_and_refuses_the_rest_before_tritonserver(bounded, protocol):
+    # Three waves 0.1 s apart, inside the first batch's 0.5 s: a full batch runs, a full queue waits, and the
+    # third wave finds the front at its limit (16 in flight): refused at once, never sent to tritonserver.
+    settings = bounded.settings
+    call, ok, refused_as = ((lambda i: _http(settings.http_url, float(i))), 200, 503) if protocol == "http" else \
+        ((lambda i: _grpc(settings.grpc_url, float(i))), "OK", "StatusCode.UNAVAILABLE")
+    succeeded_before, failed_before = _slow_counts(settings.metrics_url)
     with ThreadPoolExecutor(SIMULTANEOUS) as pool:
-        answers = list(pool.map(lambda i: _http(bounded.settings.http_url, float(i)), range(SIMULTANEOUS)))
-    refused = [latency for status, latency, error in answers if status == 503 and "maximum queue size" in error]
-    accepted = [status for status, _, _ in answers if status == 200]
-    print(f"\n{SIMULTANEOUS} at once, queue {QUEUE}: {len(accepted)} accepted, {len(refused)} refused, "
+        waves = []
+        for wave in range(3):
+            waves.append([pool.submit(call, wave * BATCH + i) for i in range(BATCH)])
+            time.sleep(0.1)
+        answers = [[future.result() for future in wave] for wave in waves]
+    succeeded, failed = _slow_counts(settings.metrics_url)
+    refused = [latency for status, latency, error in answers[2] if status == refused_as and "is overloaded" in error]
+    print(f"\n{protocol}: waves of {BATCH}, 0.1 s apart: {[[a[0] for a in wave] for wave in answers]}; "
           f"slowest refusal {max(refused, default=0):.0f} ms")
-    assert len(accepted) + len(refused) == SIMULTANEOUS  # nothing else: no timeout, no 500
-    assert refused and max(refused) < REFUSAL_BOUND_MS
+    assert all(status == ok for wave in answers[:2] for status, _, _ in wave), answers  # a batch, then a queue
+    assert len(refused) == BATCH, answers[2]  # the front, at its limit
+    assert max(refused) < REFUSAL_BOUND_MS
+    # What the front refused never reached tritonserver: it counted the 16 it ran, and refused none itself.
+    assert (succeeded - succeeded_before, failed - failed_before) == (2 * BATCH, 0)
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])

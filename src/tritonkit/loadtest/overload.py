@@ -5,10 +5,10 @@ Two phases against a running server, for one public endpoint or each in turn (``
   2. overload: an open loop (requests sent on a fixed schedule, whatever the answers) at ``--factor`` times the
      capacity for ``--seconds``.
 It prints one JSON object per endpoint: the capacity, and for the overload the accepted requests' latency
-percentiles, the refusals' (HTTP 503 "Exceeds maximum queue size") latency percentiles, and every other outcome
-counted. The client sends each request once (no retry), so every refusal is seen. Requests are encoded once, up
-front (the binary-tensor body tritonclient builds), so the generator's own work per request is one HTTP post; the
-report gives how late requests left against the schedule, which says whether the overload really arrived.
+percentiles, the refusals' (HTTP 503 from the front's admission or a full queue) latency percentiles, and every
+other outcome counted. The client sends each request once (no retry), so every refusal is seen. Requests are
+encoded once, up front (the binary-tensor body tritonclient builds), so the generator's own work per request is one
+HTTP post; the report gives how late requests left against the schedule, which says whether the overload really arrived.
 ``--report PATH`` also writes the results as Markdown with the machine and the command
 (``bench/results/OVERLOAD.md`` is the committed run).
 """
@@ -37,7 +37,7 @@ from tritonkit.client.health import wait_until_ready
 from tritonkit.loadtest import workload
 from tritonkit.loadtest.soak import machine
 
-REFUSAL = "Exceeds maximum queue size"
+REFUSALS = (b"is overloaded", b"Exceeds maximum queue size")  # the front's admission, then Triton's full queue
 LATE_LIMIT_MS = 100  # requests leaving later than this behind schedule: the overload did not arrive as planned
 Inputs = Callable[[int], dict[str, np.ndarray]]
 
@@ -101,7 +101,7 @@ class Sender:
             return f"{type(exc).__name__}: {exc}"[:120]
         if answer.status == 200:
             return "accepted"
-        if answer.status == 503 and REFUSAL.encode() in payload:
+        if answer.status == 503 and any(refusal in payload for refusal in REFUSALS):
             return "refused"
         return f"HTTP {answer.status}: {payload[:100].decode(errors='replace')}"
 
@@ -217,7 +217,8 @@ def markdown(results: list[dict], command: str) -> str:
             f"{os.cpu_count()} in all (pin the server and the generator apart with taskset). "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n"
             "Capacity: a closed loop of concurrent clients; then an open loop (requests leave on schedule, no retry) "
-            "at the overload rate. A refusal is HTTP 503 \"Exceeds maximum queue size\" from a full queue.\n\n"
+            "at the overload rate. A refusal is HTTP 503 from the front's admission (\"is overloaded\") or from a full "
+            "queue (\"Exceeds maximum queue size\").\n\n"
             + "\n".join(rows) + "\n"
             + (f"\n(*) Requests left more than {LATE_LIMIT_MS} ms behind schedule (p99): the generator and the server "
                "ran out of CPU between them, so the overload did not arrive as an open loop and the row is not a "

@@ -12,6 +12,7 @@ It needs three things the wheel does not arrange by itself:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -19,6 +20,7 @@ import sysconfig
 from pathlib import Path
 
 from tritonkit import paths
+from tritonkit.server import admission
 from tritonkit.server.command import PrivatePorts, tritonserver_args
 from tritonkit.server.settings import LOOPBACK, ServerSettings
 
@@ -130,6 +132,9 @@ def guard_command(settings: ServerSettings, private: PrivatePorts, health_file: 
             "--metrics-upstream", f"http://{LOOPBACK}:{private.metrics}/metrics"]
     if health_file is not None:
         argv += ["--health-file", str(health_file)]
+    model_limits = admission.limits(settings.repositories)
+    if model_limits:
+        argv += ["--admission", json.dumps(model_limits, separators=(",", ":"), sort_keys=True)]
     if settings.model_control == "none" and settings.triton_model_control == "explicit":
         argv.append("--refuse-model-control")  # tritonserver is explicit for the watchdog only
     return argv

@@ -12,7 +12,8 @@ health file lists a model as down:
 and, under the watchdog, ``ServerLive`` is answered here: ``live: false`` once it gave up, else ``live: true`` (the
 launcher restarts a tritonserver that died or stopped answering).
 With ``refuse_model_control`` (tritonserver is in explicit mode for the watchdog only), ``RepositoryModelLoad`` and
-``RepositoryModelUnload`` get ``PERMISSION_DENIED``, as the HTTP guard answers 403.
+``RepositoryModelUnload`` get ``PERMISSION_DENIED``, as the HTTP guard answers 403. ``ModelInfer`` for a model with
+as many calls in flight as its admission limit (admission.py, shared with HTTP) gets ``UNAVAILABLE`` at once.
 
 Everything else is tritonserver's: messages, status codes and details, trailing metadata, the admin-key metadata
 (which Triton itself checks), deadlines and cancellation (a cancelled or expired call is cancelled upstream too).
@@ -27,8 +28,11 @@ from typing import Protocol
 import grpc
 from tritonclient.grpc import service_pb2
 
+from tritonkit.server.admission import Admission
+
 SERVICE = "/inference.GRPCInferenceService/"
 STREAM = f"{SERVICE}ModelStreamInfer"
+INFER = f"{SERVICE}ModelInfer"
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 # grpc.health.v1.HealthCheckResponse{status: NOT_SERVING}: field 1 (varint) = 2. Written out because the message
 # is two bytes and grpcio-health-checking would be a dependency for it alone.
@@ -62,14 +66,16 @@ Handler = Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]
 class Forwarder(grpc.GenericRpcHandler):
     """Serves every method of the public port by forwarding it; answers health itself when the watchdog says so."""
 
-    def __init__(self, channel: grpc.aio.Channel, health: Health, refuse_model_control: bool = False):
-        self.channel, self.health = channel, health
+    def __init__(self, channel: grpc.aio.Channel, health: Health, refuse_model_control: bool = False,
+                 admission: Admission | None = None):
+        self.channel, self.health, self.admission = channel, health, admission or Admission()
         self._calls: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}  # one per method, not one per call
         self.own: dict[str, Handler] = {
             f"{SERVICE}ServerReady": self.server_ready,
             f"{SERVICE}ModelReady": self.model_ready,
             f"{SERVICE}ServerLive": self.server_live,
             HEALTH_CHECK: self.health_check,
+            INFER: self.model_infer,
         }
         if refuse_model_control:
             self.own.update(dict.fromkeys(MODEL_CONTROL, self.refuse_model_control))
@@ -102,6 +108,16 @@ class Forwarder(grpc.GenericRpcHandler):
         if self.health.down():
             return NOT_SERVING
         return await self._forward(HEALTH_CHECK, request, context)
+
+    async def model_infer(self, request: bytes, context) -> bytes:
+        model = model_name(request)
+        overloaded = self.admission.enter(model)
+        if overloaded is not None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, overloaded)
+        try:
+            return await self._forward(INFER, request, context)
+        finally:
+            self.admission.leave(model)
 
     async def refuse_model_control(self, request: bytes, context) -> bytes:
         await context.abort(grpc.StatusCode.PERMISSION_DENIED, REFUSED_MODEL_CONTROL)
@@ -137,6 +153,20 @@ class Forwarder(grpc.GenericRpcHandler):
         return stream
 
 
+def model_name(request: bytes) -> str:
+    """``ModelInferRequest.model_name`` (field 1) without parsing the tensors: serializers write it first."""
+    if request[:1] == b"\x0a":
+        length, shift, index = 0, 0, 1
+        while index < len(request):
+            byte = request[index]
+            length |= (byte & 0x7F) << shift
+            index += 1
+            if byte < 0x80:
+                return request[index : index + length].decode("utf-8", "replace")
+            shift += 7
+    return service_pb2.ModelInferRequest.FromString(request).model_name
+
+
 def _metadata(context) -> tuple[tuple[str, str | bytes], ...]:
     return tuple((key, value) for key, value in context.invocation_metadata() or ()
                  if key not in OWN_METADATA and not key.startswith((":", "grpc-")))
@@ -159,11 +189,12 @@ async def _fail(context, error: grpc.aio.AioRpcError) -> None:
     await context.abort(error.code(), details)
 
 
-async def start(listen: str, upstream: str, health: Health, refuse_model_control: bool = False) -> grpc.aio.Server:
+async def start(listen: str, upstream: str, health: Health, refuse_model_control: bool = False,
+                admission: Admission | None = None) -> grpc.aio.Server:
     """Binds ``listen`` (HOST:PORT) and forwards to tritonserver at ``upstream`` (HOST:PORT); returns the server."""
     channel = grpc.aio.insecure_channel(upstream, options=CHANNEL_OPTIONS)
     server = grpc.aio.server(options=OPTIONS)
-    server.add_generic_rpc_handlers([Forwarder(channel, health, refuse_model_control)])
+    server.add_generic_rpc_handlers([Forwarder(channel, health, refuse_model_control, admission)])
     if server.add_insecure_port(listen) == 0:
         raise OSError(f"cannot bind the gRPC front to {listen}: the port is taken or the address is not local")
     await server.start()

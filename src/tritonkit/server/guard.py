@@ -9,9 +9,11 @@ admin key, which Triton itself still checks), with three corrections of Triton 2
   - an input whose JSON ``shape`` does not match its ``data`` gets 400 before tritonserver sees it: Triton
     allocates by the shape first, and ``[1, 100000000000]`` aborted it (``std::bad_alloc``, see ``shape_error``);
   - health tells the truth: readiness (server and model) answers 503 while the watchdog's health file lists a
-    model as down, liveness once the watchdog gave up (see watchdog.py).
-gRPC passes through the same way, with the same health answers (grpc_guard.py). The metrics port serves Triton's
-metrics plus the watchdog's ``tritonkit_model_recoveries_total``, so one scrape gets both.
+    model as down, liveness once the watchdog gave up (see watchdog.py);
+  - a model with as many requests in flight as it can queue and run gets 503 at once, before tritonserver
+    spends CPU on the request (see admission.py).
+gRPC passes through the same way, with the same health answers and admission (grpc_guard.py). The metrics port
+serves Triton's metrics plus the watchdog's ``tritonkit_model_recoveries_total``, so one scrape gets both.
 
 ``--no-http-guard`` (``HTTP_GUARD=0``) serves Triton directly on all three ports; ``bench/`` measures what the
 extra hop costs.
@@ -35,6 +37,7 @@ from aiohttp import ClientConnectionError, ClientSession, ClientTimeout, TCPConn
 from yarl import URL
 
 from tritonkit.server import grpc_guard
+from tritonkit.server.admission import RETRY_AFTER_S, Admission
 from tritonkit.server.command import EXIT_TIMEOUT_S
 
 # Triton 2.51's 500s that are the caller's fault, found by fuzzing: JSON it cannot parse; valid JSON that lacks a
@@ -49,7 +52,7 @@ HOP_BY_HOP = frozenset({
     "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
 })
 UNCHECKED_ELEMENTS = 1 << 20  # Triton's allocation by the shape: at most 8 MB per input below this
-INFER_PATH = re.compile(r"/v2/models/[^/]+(?:/versions/[^/]+)?/infer")
+INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/[^/]+)?/infer")
 MALFORMED_JSON_HINT = (
     "malformed or incomplete JSON in the request body ({detail}); send one JSON object as the KServe v2 protocol "
     'describes, e.g. {{"inputs": [{{"name": "TEXT", "shape": [1, 1], "datatype": "BYTES", "data": ["hi"]}}]}}; '
@@ -226,11 +229,13 @@ def make_metrics_app(metrics_url: str, health_file: Path | None = None) -> web.A
 
 
 def make_app(upstream: str, health_file: Path | None = None, refuse_model_control: bool = False,
-             metrics_url: str | None = None) -> web.Application:
-    """The public HTTP port (``metrics_url``: tritonserver's private metrics, also served at ``/metrics`` here)."""
+             metrics_url: str | None = None, admission: Admission | None = None) -> web.Application:
+    """The public HTTP port (``metrics_url``: tritonserver's private metrics, also served at ``/metrics`` here;
+    ``admission``: in-flight limits per model, shared with the gRPC front)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     base = upstream.rstrip("/")
     health = Health(health_file)
+    admission = admission or Admission()
 
     async def forward(request: web.Request) -> web.Response:
         if request.method == "GET" and request.path == "/metrics":
@@ -238,8 +243,20 @@ def make_app(upstream: str, health_file: Path | None = None, refuse_model_contro
         local = answer_locally(request.method, request.path)
         if local is not None:
             return local
+        infer = INFER_PATH.fullmatch(request.path) if request.method == "POST" else None
+        if infer is None:
+            return await pass_on(request)
+        overloaded = admission.enter(infer.group(1))  # before the body is read: a refusal costs next to nothing
+        if overloaded is not None:
+            return web.json_response({"error": overloaded}, status=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+        try:
+            return await pass_on(request, check_shape=True)
+        finally:
+            admission.leave(infer.group(1))
+
+    async def pass_on(request: web.Request, check_shape: bool = False) -> web.Response:
         body = await request.read()
-        if request.method == "POST" and body and INFER_PATH.fullmatch(request.path):
+        if check_shape and body:
             refusal = shape_error(body, request.headers.get("Inference-Header-Content-Length"))
             if refusal is not None:
                 return web.json_response({"error": refusal}, status=400)
@@ -286,6 +303,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--metrics-upstream", metavar="URL", help="tritonserver's metrics URL (.../metrics)")
     parser.add_argument("--health-file", type=Path, help="the watchdog's health file: readiness answers 503 for "
                         "what it lists as down, liveness when it gave up; /metrics shows its recoveries")
+    parser.add_argument("--admission", metavar="JSON",
+                        help="in-flight limits per model, as {\"model\": limit} (see admission.py); none: no limit")
     parser.add_argument("--refuse-model-control", action="store_true",
                         help="answer 403 to load/unload (tritonserver is explicit only for the watchdog)")
     args = parser.parse_args(argv)
@@ -302,7 +321,8 @@ def _host_port(address: str) -> tuple[str, int]:
 
 async def serve(args: argparse.Namespace) -> None:
     """Runs every front until SIGINT or SIGTERM; in-flight calls then get ``EXIT_TIMEOUT_S`` to finish."""
-    apps = [(make_app(args.upstream, args.health_file, args.refuse_model_control, args.metrics_upstream),
+    admission = Admission.from_json(args.admission)  # one count for both protocols: one event loop
+    apps = [(make_app(args.upstream, args.health_file, args.refuse_model_control, args.metrics_upstream, admission),
              args.listen)]
     if args.metrics_listen:
         apps.append((make_metrics_app(args.metrics_upstream, args.health_file), args.metrics_listen))
@@ -315,7 +335,7 @@ async def serve(args: argparse.Namespace) -> None:
     grpc_server = None
     if args.grpc_listen:
         grpc_server = await grpc_guard.start(args.grpc_listen, args.grpc_upstream, Health(args.health_file),
-                                             args.refuse_model_control)
+                                             args.refuse_model_control, admission)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
