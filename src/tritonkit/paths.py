@@ -86,9 +86,16 @@ def artifacts() -> Path:
     return root() / "artifacts"
 
 
+RUNTIME_ENV = "TRITONKIT_RUNTIME"
+
+
 def runtime() -> Path:
-    """``.triton/``: what the embedded server lays out at start (backend directory; git-ignored)."""
-    return root() / ".triton"
+    """``.triton/``: what the embedded server lays out at start (backend directory; git-ignored).
+
+    ``$TRITONKIT_RUNTIME`` moves it, for a read-only project folder (a container image: a tmpfs there).
+    """
+    override = os.environ.get(RUNTIME_ENV)
+    return Path(override) if override else root() / ".triton"
 
 
 def gpu_repository() -> Path:

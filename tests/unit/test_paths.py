@@ -45,3 +45,11 @@ def test_tools_start_outside_the_project_and_say_where_to_point_them(tmp_path):
                             cwd=tmp_path, env=env, timeout=120)
     assert listed.returncode == 2 and listed.stderr.startswith(f"error: {paths.ROOT_ENV}=")
     assert "Traceback" not in listed.stderr
+
+
+def test_the_runtime_folder_moves_for_a_read_only_project(monkeypatch, tmp_path):
+    monkeypatch.setenv("TRITONKIT_RUNTIME", str(tmp_path / "runtime"))
+    assert paths.runtime() == tmp_path / "runtime"
+    from tritonkit.server.embedded import default_backend_directory
+
+    assert default_backend_directory() == tmp_path / "runtime" / "backends"
