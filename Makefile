@@ -16,11 +16,11 @@ BENCH_ARGS ?=
 EXPORT_ARGS ?=
 SOAK_ARGS ?=
 REPLICAS ?= 2
-export TRITON_IMAGE HTTP_PORT GRPC_PORT METRICS_PORT
+export TRITON_IMAGE HTTP_PORT GRPC_PORT METRICS_PORT IMAGE_BASE CONTAINER_ENGINE
 
 STAMP := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
 
-.PHONY: help setup export lint lint-repo k8s-validate serve image serve-docker serve-replicas loadtest fuzz soak drill bench test test-unit test-export test-integration clean
+.PHONY: help setup export lint lint-repo k8s-validate serve image serve-container serve-replicas loadtest fuzz soak drill bench test test-unit test-export test-integration clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,11 +47,11 @@ k8s-validate: setup ## render every Kubernetes overlay offline and validate each
 serve: export ## run the embedded tritonserver in the foreground (Ctrl-C stops it)
 	$(PY) -m tritonkit.server
 
-image: export ## build the production image with docker: NGC Triton, the exported repositories, the launcher as entrypoint, non-root
-	$(PY) -m tritonkit.server --docker --build-only
+image: export ## build the image: Triton, the exported repositories, the launcher as entrypoint, non-root (docker, else podman; IMAGE_BASE=ngc|local)
+	$(PY) -m tritonkit.server --container --build-only
 
-serve-docker: export ## build the image and run it with docker: read-only, non-root, ports on loopback (needs a Docker engine)
-	$(PY) -m tritonkit.server --docker
+serve-container: image ## run the image: read-only, non-root, ports on loopback, /dev/shm sized (docker, else podman)
+	$(PY) -m tritonkit.server --container
 
 serve-replicas: export ## REPLICAS embedded servers (default 2) behind HAProxy (HTTP 8000, gRPC 8001) with Prometheus (9090); needs Debian's haproxy and prometheus
 	$(PY) -m tritonkit.deploy.replicas --replicas $(REPLICAS) --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT)

@@ -76,23 +76,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="model repository; repeat for several [default: model_repository/ and ensembles/]",
     )
     parser.add_argument(
+        "--container",
         "--docker",
+        dest="container",
         action="store_true",
-        help="build the image (NGC Triton, the exported repositories, this launcher as entrypoint) and run it with "
-        "docker instead of the embedded binary",
+        help="build the image (Dockerfile: Triton, the exported repositories, this launcher as entrypoint) and run "
+        "it in a container instead of the embedded binary: read-only, non-root, ports on HOST",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("auto", *docker.ENGINES),
+        default=os.environ.get("CONTAINER_ENGINE") or "auto",
+        help="with --container: docker where its engine answers, else podman [env CONTAINER_ENGINE]",
+    )
+    parser.add_argument(
+        "--base",
+        choices=docker.BASES,
+        default=os.environ.get("IMAGE_BASE") or None,
+        help="with --container: 'ngc' (TRITON_IMAGE, production) or 'local' (a Debian base made here by "
+        "scripts/local-base.sh, with the embedded tritonserver) [env IMAGE_BASE; default: ngc with docker, local "
+        "with podman]",
     )
     parser.add_argument(
         "--image",
         default=os.environ.get("TRITON_IMAGE") or docker.DEFAULT_IMAGE,
-        help="base Triton image for --docker [env TRITON_IMAGE]",
+        help="the NGC base image for --base ngc [env TRITON_IMAGE]",
     )
     parser.add_argument(
         "--gpus",
         default=os.environ.get("DOCKER_GPUS", ""),
-        help="value of `docker run --gpus` for --docker, e.g. 'all'; empty runs CPU-only [env DOCKER_GPUS]",
+        help="value of `docker run --gpus` for --container, e.g. 'all'; empty runs CPU-only [env DOCKER_GPUS]",
     )
+    parser.add_argument("--name", default="tritonkit", help="with --container: the container's name")
     parser.add_argument("--build-only", action="store_true",
-                        help="with --docker: build the image and stop (what `make image` runs)")
+                        help="with --container: build the image and stop (what `make image` runs)")
     parser.add_argument("--dry-run", action="store_true", help="print the command(s) instead of running them")
     return parser.parse_args(argv)
 
@@ -165,35 +182,70 @@ def ready_models(settings: ServerSettings) -> list[str]:
     return [f"{entry['name']} v{entry['version']}" for entry in index if entry.get("state") == "READY"]
 
 
-def serve_docker(settings: ServerSettings, args: argparse.Namespace) -> int:
-    commands = [docker.build_command(args.image)]
+def serve_container(settings: ServerSettings, args: argparse.Namespace) -> int:
+    try:
+        engine = docker.engine(args.engine)
+    except docker.NoEngine as exc:
+        print(f"error: {exc}; or use `make serve` for the embedded server", file=sys.stderr)
+        return 2
+    base = args.base or docker.default_base(engine)
+    commands = [docker.build_command(args.image, engine_name=engine, base=base)]
     if not args.build_only:
-        commands.append(docker.run_command(settings, gpus=args.gpus))
+        commands.append(docker.run_command(settings, engine_name=engine, gpus=args.gpus, name=args.name))
     if args.dry_run:
         for command in commands:
             print(shlex.join(command))
         return 0
-    if args.repositories:
-        print("error: the image carries model_repository/ and ensembles/ (see the Dockerfile); --model-repository "
-              "does not apply to --docker", file=sys.stderr)
+    problem = _not_buildable(settings, args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
-    missing = missing_versions(settings.repositories)
-    if missing:
-        print("error: the image bakes in the exported models, and these are not exported yet: "
-              f"{', '.join(missing)}\nfix: run `make export`", file=sys.stderr)
-        return 2
-    if settings.admin_key_generated:
+    environment = {**os.environ, **docker.environment(engine), "TRITON_ADMIN_KEY": settings.admin_key}
+    code = _ensure_local_base(engine, environment) if base == "local" else 0
+    if code:
+        return code
+    if settings.admin_key_generated and not args.build_only:
         print(f"TRITON_ADMIN_KEY was unset; generated one for this run: {settings.admin_key}")
-    environment = {**os.environ, "TRITON_ADMIN_KEY": settings.admin_key}  # `docker run -e TRITON_ADMIN_KEY` reads it
-    for command in commands:
-        try:
-            code = subprocess.call(command, env=environment)
-        except FileNotFoundError:
-            print("error: `docker` is not installed; use `make serve` for the embedded server", file=sys.stderr)
-            return 2
+    for command in commands:  # `run -e TRITON_ADMIN_KEY` takes the key from this environment
+        print(f"$ {shlex.join(command)}", flush=True)
+        code = _call_forwarding_signals(command, environment)
         if code:
             return code
     return 0
+
+
+def _call_forwarding_signals(command: list[str], environment: dict[str, str]) -> int:
+    """Runs ``command``; SIGTERM and SIGINT sent to this process go to it (``run`` passes them to the container)."""
+    child = subprocess.Popen(command, env=environment)
+    previous = {signum: signal.signal(signum, lambda signum, _: child.send_signal(signum))
+                for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _not_buildable(settings: ServerSettings, args: argparse.Namespace) -> str | None:
+    if args.repositories:
+        return ("the image carries model_repository/ and ensembles/ (see the Dockerfile); --model-repository does "
+                "not apply to --container")
+    missing = missing_versions(settings.repositories)
+    if missing:
+        return (f"the image bakes in the exported models, and these are not exported yet: {', '.join(missing)}\n"
+                "fix: run `make export`")
+    return None
+
+
+def _ensure_local_base(engine: str, environment: dict[str, str]) -> int:
+    """Makes the local base image (scripts/local-base.sh) unless the engine has it."""
+    exists = [engine, "image", "exists", docker.LOCAL_BASE] if engine == "podman" else \
+        [engine, "image", "inspect", docker.LOCAL_BASE]
+    if subprocess.call(exists, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0:
+        return 0
+    print(f"{docker.LOCAL_BASE} is missing: making it with scripts/local-base.sh", flush=True)
+    return subprocess.call([str(paths.root() / "scripts" / "local-base.sh"), engine, docker.LOCAL_BASE],
+                           env=environment)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.docker:
-        return serve_docker(settings, args)
+    if args.container:
+        return serve_container(settings, args)
     return serve_embedded(settings, args.dry_run)
 
 
