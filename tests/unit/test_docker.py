@@ -115,28 +115,34 @@ def test_dockerfile_base_image_matches_makefile_and_launcher():
     assert "24.10" in docker.DEFAULT_IMAGE  # the same core (2.51.0) as the embedded binary
 
 
-def test_dockerfile_installs_exactly_the_models_and_front_extras():
-    dockerfile = (paths.root() / "Dockerfile").read_text().replace("\\\n", " ")
-    install = re.search(r"pip install --no-cache-dir (.+)$", dockerfile, re.M).group(1)
-    in_image = sorted(shlex.split(install))
-    extras = tomllib.loads((paths.root() / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert in_image == sorted(extras["models"] + extras["front"])
-
-
-def test_cli_dry_run_prints_build_and_run_commands():
+@pytest.mark.parametrize(("engine", "base"), [("docker", "ngc"), ("podman", "local")])
+def test_cli_dry_run_prints_build_and_run_commands(engine, base):
     done = subprocess.run(
-        [sys.executable, "-m", "tritonkit.server", "--docker", "--dry-run"],
+        [sys.executable, "-m", "tritonkit.server", "--container", "--engine", engine, "--dry-run"],
         capture_output=True, text=True, cwd=paths.root(), timeout=60,
         env={"PATH": "/usr/bin:/bin", "TRITON_ADMIN_KEY": "c" * 24, "TRITON_IMAGE": "example/triton:1"},
     )
     assert done.returncode == 0, done.stderr
     build, run = done.stdout.strip().splitlines()
-    assert build.startswith("docker build --build-arg TRITON_IMAGE=example/triton:1 ")
-    assert run.startswith("docker run --rm --init --shm-size=1g --read-only ")
+    # The engine picks the base: docker builds on NGC (production), podman on the local base (no registry here).
+    assert build.startswith(f"{engine} build --build-arg BASE={base} --build-arg TRITON_IMAGE=example/triton:1 ")
+    assert run.startswith(f"{engine} run --rm --init --shm-size=1g --read-only ")
     assert " -p 127.0.0.1:8000:8000 " in run and run.endswith(" tritonkit-server:latest " + " ".join(
         ["--http-port", "8000", "--grpc-port", "8001", "--metrics-port", "8002", "--model-control", "none",
          "--log-verbose", "0", "--watchdog-hang-s", "10.0"]))
 
+
+def test_both_bases_install_the_same_packages_and_the_local_one_the_embedded_server():
+    dockerfile = (paths.root() / "Dockerfile").read_text().replace("\\\n", " ")
+    installs = [sorted(shlex.split(match))
+                for match in re.findall(r"pip install --no-cache-dir (.+)$", dockerfile, re.M)]
+    extras = tomllib.loads((paths.root() / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    shared = sorted(extras["models"] + extras["front"])
+    embedded = [spec for spec in extras["server"] if not spec.startswith("tritonkit[")]
+    assert installs == [shared, sorted(shared + embedded)]
+    assert re.search(r"^FROM \$\{TRITON_IMAGE\} AS ngc$", dockerfile, re.M)
+    assert re.search(r"^FROM \$\{LOCAL_BASE\} AS local$", dockerfile, re.M)
+    assert re.search(r"^FROM \$\{BASE\}$", dockerfile, re.M)
 
 
 IMAGE_LACKS = ("pytriton", "onnxruntime", "torch", "transformers", "sklearn", "onnx", "locust", "flask", "matplotlib")

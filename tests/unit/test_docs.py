@@ -22,7 +22,7 @@ def test_quick_start_has_exactly_the_two_commands():
 
 def test_readme_target_table_lists_every_make_target():
     targets = _make_help_targets()
-    assert {"setup", "export", "serve", "serve-docker", "test"} <= set(targets)
+    assert {"setup", "export", "serve", "serve-container", "test"} <= set(targets)
     in_table = re.findall(r"^\| `make ([a-z0-9-]+)` \|", README, flags=re.MULTILINE)
     assert in_table == targets
 

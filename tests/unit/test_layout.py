@@ -23,6 +23,7 @@ SPAWNERS = {
     "src/tritonkit/server/process.py": "TritonServer itself",
     "tests/integration/test_launcher.py": "`--help`, and a start the launcher refuses before any server runs",
     "tests/unit/test_docker.py": "`--docker --dry-run` only prints commands",
+    "tests/integration/test_container.py": "`--container`: the server runs in a container, which podman owns",
 }
 SPAWN = re.compile(r"\bPopen\(|subprocess\.(?:run|call|check_call|check_output)\(|os\.(?:exec|spawn)\w*\(")
 SERVER = re.compile(r'embedded_command\(|guard_command\(|"tritonkit\.server(?:\.guard)?"|bin/tritonserver')

@@ -33,6 +33,7 @@ from tritonkit.server.admission import Admission
 SERVICE = "/inference.GRPCInferenceService/"
 STREAM = f"{SERVICE}ModelStreamInfer"
 INFER = f"{SERVICE}ModelInfer"
+RESTRICTED = "This protocol is restricted"  # Triton's details when the admin-key metadata is missing or wrong
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 # grpc.health.v1.HealthCheckResponse{status: NOT_SERVING}: field 1 (varint) = 2. Written out because the message
 # is two bytes and grpcio-health-checking would be a dependency for it alone.
@@ -182,11 +183,14 @@ async def _fail(context, error: grpc.aio.AioRpcError) -> None:
     trailing = error.trailing_metadata()
     if trailing:
         context.set_trailing_metadata(tuple(trailing))
-    if error.code() == grpc.StatusCode.UNAVAILABLE:
-        details = f"tritonserver is not reachable behind the gRPC front ({error.details()}); check the server log"
-    else:
-        details = error.details() or ""
-    await context.abort(error.code(), details)
+    code, details = error.code(), error.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE and RESTRICTED in details:
+        # Triton 2.51 refuses a restricted API without the admin key as UNAVAILABLE, which clients retry in vain
+        # and read as an outage: it is a permission problem (HTTP says 403).
+        code = grpc.StatusCode.PERMISSION_DENIED
+    elif code == grpc.StatusCode.UNAVAILABLE:
+        details = f"tritonserver is not reachable behind the gRPC front ({details}); check the server log"
+    await context.abort(code, details)
 
 
 async def start(listen: str, upstream: str, health: Health, refuse_model_control: bool = False,
