@@ -53,8 +53,8 @@ image: export ## build the image: Triton, the exported repositories, the launche
 serve-container: image ## run the image: read-only, non-root, ports on loopback, /dev/shm sized (docker, else podman)
 	$(PY) -m tritonkit.server --container
 
-serve-replicas: export ## REPLICAS embedded servers (default 2) behind HAProxy (HTTP 8000, gRPC 8001) with Prometheus (9090); needs Debian's haproxy and prometheus
-	$(PY) -m tritonkit.deploy.replicas --replicas $(REPLICAS) --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT)
+serve-replicas: export ## REPLICAS embedded servers (default 2; CONTAINERS=1: as containers) behind HAProxy (HTTP 8000, gRPC 8001) with Prometheus (9090)
+	$(PY) -m tritonkit.deploy.replicas --replicas $(REPLICAS) --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) $(if $(CONTAINERS),--containers)
 
 loadtest: export ## 60 s headless locust run + server-side summary in reports/ (starts a server if none answers)
 	$(PY) -m tritonkit.loadtest --url http://127.0.0.1:$(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT) $(LOADTEST_ARGS)

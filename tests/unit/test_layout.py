@@ -24,6 +24,8 @@ SPAWNERS = {
     "tests/integration/test_launcher.py": "`--help`, and a start the launcher refuses before any server runs",
     "tests/unit/test_docker.py": "`--docker --dry-run` only prints commands",
     "tests/integration/test_container.py": "`--container`: the server runs in a container, which podman owns",
+    "src/tritonkit/server/docker.py": "ContainerServer: the container engine owns the server (SIGTERM goes through)",
+    "src/tritonkit/deploy/replicas.py": "`--container --build-only` builds the image; no server runs",
 }
 SPAWN = re.compile(r"\bPopen\(|subprocess\.(?:run|call|check_call|check_output)\(|os\.(?:exec|spawn)\w*\(")
 SERVER = re.compile(r'embedded_command\(|guard_command\(|"tritonkit\.server(?:\.guard)?"|bin/tritonserver')

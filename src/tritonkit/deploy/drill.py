@@ -213,6 +213,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--replicas", type=int, default=2, help="how many replicas")
+    parser.add_argument("--containers", action="store_true", help="each replica the image in a container")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for REPLICAS.md and replicas.json [default: bench/results]")
     return parser.parse_args(argv)
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                          stats_port=stats, prometheus_port=prometheus)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
-        replicas = Replicas(layout, Path(tempfile.mkdtemp(prefix="tritonkit-replicas-")))
+        replicas = Replicas(layout, Path(tempfile.mkdtemp(prefix="tritonkit-replicas-")), containers=args.containers)
     except ToolMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from tritonkit import paths
 from tritonkit.client.health import ServerNotReady
+from tritonkit.server import docker
 from tritonkit.server.ports import free_ports
 from tritonkit.server.process import READY_TIMEOUT_S, TritonServer, spawn
 from tritonkit.server.settings import ADMIN_HEADER, LOOPBACK, ServerSettings, SettingsError
@@ -200,13 +201,15 @@ def prometheus_config(layout: Layout, rules: Path) -> str:
 class Replicas:
     """N launchers, HAProxy in front, Prometheus beside: started, watched and stopped together. A context manager."""
 
-    def __init__(self, layout: Layout, run_dir: Path):
+    def __init__(self, layout: Layout, run_dir: Path, *, containers: bool = False, engine: str = "auto"):
         missing = missing_tools()
         if missing:
             raise ToolMissing(f"{' and '.join(missing)} not found on PATH; {INSTALL_HINT}")
         self.layout = layout
         self.run_dir = run_dir
-        self.servers: list[TritonServer] = []
+        self.containers = containers  # each replica the image in a container (docker.ContainerServer)
+        self.engine = docker.engine(engine) if containers else ""
+        self.servers: list[TritonServer | docker.ContainerServer] = []
         self.restarts = [0] * len(layout.replicas)
         self.haproxy: subprocess.Popen | None = None
         self.prometheus: subprocess.Popen | None = None
@@ -224,6 +227,8 @@ class Replicas:
             raise RuntimeError(f"haproxy refused {haproxy_cfg}:\n{check.stderr}{check.stdout}")
         prometheus_yml = self.run_dir / "prometheus.yml"
         prometheus_yml.write_text(prometheus_config(self.layout, paths.root() / RULES))
+        if self.containers:
+            self._build_image()
         self.servers = [self._launch(index) for index in range(len(self.layout.replicas))]
         self.haproxy = self._spawn("haproxy", ["haproxy", "-db", "-f", str(haproxy_cfg)])
         self.prometheus = self._spawn("prometheus", [
@@ -232,9 +237,20 @@ class Replicas:
             "--web.enable-lifecycle"])
         return self
 
-    def _launch(self, index: int) -> TritonServer:
-        return TritonServer(self.layout.replicas[index], launcher=True,
-                            log_path=self.log_path(replica_name(index))).start()
+    def _build_image(self) -> None:
+        argv = [sys.executable, "-m", "tritonkit.server", "--container", "--engine", self.engine, "--build-only"]
+        with self.log_path("image").open("ab") as output:
+            built = subprocess.run(argv, stdout=output, stderr=subprocess.STDOUT, cwd=paths.root(), timeout=1800,
+                                   check=False)
+        if built.returncode:
+            raise RuntimeError(f"the image did not build; see {self.log_path('image')}")
+
+    def _launch(self, index: int) -> TritonServer | docker.ContainerServer:
+        settings, log = self.layout.replicas[index], self.log_path(replica_name(index))
+        if self.containers:
+            name = f"tritonkit-{replica_name(index)}-{self.layout.http_port}"
+            return docker.ContainerServer(settings, name, log, self.engine).start()
+        return TritonServer(settings, launcher=True, log_path=log).start()
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         with self.log_path(name).open("ab") as output:
@@ -375,6 +391,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Prometheus' web UI and API [env PROMETHEUS_PORT]")
     parser.add_argument("--run-dir", type=Path, default=None,
                         help="generated configs, logs and Prometheus' data [default: .triton/replicas]")
+    parser.add_argument("--containers", action="store_true", default=bool(os.environ.get("CONTAINERS")),
+                        help="run each replica as the image in a container (make image; docker, else podman) "
+                        "[env CONTAINERS=1]")
     parser.add_argument("--dry-run", action="store_true", help="print the HAProxy and Prometheus configs and stop")
     return parser.parse_args(argv)
 
@@ -394,8 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         print(prometheus_config(layout, paths.root() / RULES))
         return 0
     try:
-        replicas = Replicas(layout, args.run_dir or paths.root() / ".triton" / "replicas")
-    except ToolMissing as exc:
+        replicas = Replicas(layout, args.run_dir or paths.root() / ".triton" / "replicas", containers=args.containers)
+    except (ToolMissing, docker.NoEngine) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not key:

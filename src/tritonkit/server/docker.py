@@ -11,8 +11,11 @@ filesystem is read-only with a tmpfs on ``/tmp``; no capability, no privilege es
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 from tritonkit import paths
@@ -104,3 +107,60 @@ def run_command(settings: ServerSettings, tag: str = LOCAL_TAG, *, engine_name: 
     for port in (settings.http_port, settings.grpc_port, settings.metrics_port):
         command += ["-p", f"{settings.host}:{port}:{port}"]
     return [*command, tag, *launcher_args(settings)]
+
+
+class ContainerServer:
+    """``python -m tritonkit.server --container`` as a replica: what ``deploy.replicas`` needs of a ``TritonServer``.
+
+    The image must be built (``--build-only``); each instance runs one named container with ``settings``' ports.
+    """
+
+    def __init__(self, settings: ServerSettings, name: str, log_path: Path, engine_name: str = "podman"):
+        self.settings, self.name, self.log_path, self.engine_name = settings, name, log_path, engine_name
+        self.environment = {**os.environ, **environment(engine_name), "TRITON_ADMIN_KEY": settings.admin_key}
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> ContainerServer:
+        from tritonkit.server.process import spawn
+
+        subprocess.run([self.engine_name, "rm", "-f", self.name], env=self.environment, capture_output=True,
+                       timeout=60, check=False)  # a container left by an owner killed with SIGKILL
+        argv = [sys.executable, "-m", "tritonkit.server", "--container", "--engine", self.engine_name,
+                "--name", self.name, *launcher_args(self.settings)]
+        with self.log_path.open("ab") as output:
+            self.process = spawn(argv, env=self.environment, cwd=str(paths.root()), output=output)
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_until_ready(self, timeout_s: float) -> float:
+        from tritonkit.client.health import wait_until_ready
+
+        return wait_until_ready(self.settings.http_url, timeout_s, alive=self.alive)
+
+    @property
+    def pid(self) -> int:
+        """The launcher's pid inside the container, as this machine sees it (the child of the container's init)."""
+        inspect = subprocess.run([self.engine_name, "inspect", "--format", "{{.State.Pid}}", self.name],
+                                 env=self.environment, capture_output=True, text=True, timeout=60, check=True)
+        init = int(inspect.stdout.strip())
+        for task in Path(f"/proc/{init}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                if b"tritonkit.server" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    return int(child)
+        raise RuntimeError(f"no launcher under the init (pid {init}) of container {self.name}")
+
+    def stop(self, timeout_s: float = 30) -> int:
+        """SIGTERM (passed on to the launcher in the container: it drains), then SIGKILL after ``timeout_s``."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            subprocess.run([self.engine_name, "rm", "-f", self.name], env=self.environment, capture_output=True,
+                           timeout=60, check=False)
+            return self.process.wait()
