@@ -17,7 +17,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,7 +29,7 @@ from tritonkit.loadtest import workload
 from tritonkit.server import docker
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import ServerSettings
-from tritonkit.server.watchdog import stubs_of, tritonserver_of
+from tritonkit.server.watchdog import child_running, stubs_of, tritonserver_of
 
 PACKAGES = ("podman", "runc", "uidmap", "slirp4netns", "fuse-overlayfs", "catatonit", "debootstrap")
 BUILD_TIMEOUT_S = 900
@@ -74,11 +73,9 @@ class Container:
     def launcher_pid(self) -> int:
         """The launcher's pid as this machine sees it: the child of the container's init (podman --init)."""
         init = int(self.podman("inspect", "--format", "{{.State.Pid}}", self.name).stdout.strip())
-        for task in Path(f"/proc/{init}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                if b"tritonkit.server" in Path(f"/proc/{child}/cmdline").read_bytes():
-                    return int(child)
-        raise AssertionError(f"no launcher under the container's init {init}")
+        launcher = child_running(init, b"tritonkit.server")
+        assert launcher is not None, f"no launcher under the container's init {init}"
+        return launcher
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -21,6 +21,7 @@ from pathlib import Path
 from tritonkit import paths
 from tritonkit.server.command import launcher_args
 from tritonkit.server.settings import ServerSettings
+from tritonkit.server.watchdog import child_running
 
 DEFAULT_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"  # same core (2.51.0) as the embedded server
 LOCAL_BASE = "localhost/tritonkit-local-base:bookworm"  # scripts/local-base.sh makes it
@@ -145,11 +146,10 @@ class ContainerServer:
         inspect = subprocess.run([self.engine_name, "inspect", "--format", "{{.State.Pid}}", self.name],
                                  env=self.environment, capture_output=True, text=True, timeout=60, check=True)
         init = int(inspect.stdout.strip())
-        for task in Path(f"/proc/{init}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                if b"tritonkit.server" in Path(f"/proc/{child}/cmdline").read_bytes():
-                    return int(child)
-        raise RuntimeError(f"no launcher under the init (pid {init}) of container {self.name}")
+        launcher = child_running(init, b"tritonkit.server")
+        if launcher is None:
+            raise RuntimeError(f"no launcher under the init (pid {init}) of container {self.name}")
+        return launcher
 
     def stop(self, timeout_s: float = 30) -> int:
         """SIGTERM (passed on to the launcher in the container: it drains), then SIGKILL after ``timeout_s``."""

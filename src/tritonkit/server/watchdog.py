@@ -68,36 +68,36 @@ class Stub:
     state: str  # /proc state letter: R, S, D, T (stopped), Z (zombie)...
 
 
-def tritonserver_of(launcher_pid: int) -> int | None:
-    """The pid of the tritonserver a launcher (``python -m tritonkit.server``) runs now, or None."""
-    for task in Path(f"/proc/{launcher_pid}/task").glob("*/children"):
+def children_of(pid: int) -> list[int]:
+    """The pids of ``pid``'s children, from /proc (every thread's list: a child belongs to the thread that made it)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
         try:
-            children = task.read_text().split()
+            found += [int(child) for child in task.read_text().split()]
         except OSError:
             continue
-        for child in children:
-            try:
-                argv0 = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0]
-            except OSError:
-                continue
-            if argv0.endswith(b"/tritonserver"):
-                return int(child)
+    return found
+
+
+def child_running(pid: int, marker: bytes) -> int | None:
+    """The first child of ``pid`` whose command line contains ``marker``, or None."""
+    for child in children_of(pid):
+        try:
+            if marker in Path(f"/proc/{child}/cmdline").read_bytes():
+                return child
+        except OSError:
+            continue
     return None
+
+
+def tritonserver_of(launcher_pid: int) -> int | None:
+    """The pid of the tritonserver a launcher (``python -m tritonkit.server``) runs now, or None."""
+    return child_running(launcher_pid, b"/tritonserver\0")
 
 
 def stubs_of(server_pid: int) -> list[Stub]:
     """The stub processes that are children of ``server_pid``."""
-    found = []
-    for task in Path(f"/proc/{server_pid}/task").glob("*/children"):
-        try:
-            children = task.read_text().split()
-        except OSError:
-            continue
-        for child in children:
-            stub = _stub(int(child))
-            if stub is not None:
-                found.append(stub)
-    return found
+    return [stub for stub in map(_stub, children_of(server_pid)) if stub is not None]
 
 
 def _stub(pid: int) -> Stub | None:
