@@ -1,10 +1,10 @@
 """Back-pressure: an endpoint that holds all it can refuses at once with a retryable status; the client gets through.
 
 The ``slow`` asset holds each execution for 0.5 s. Here it batches 8 (waiting up to 0.2 s to fill a batch) and its
-queue holds 8, so it holds 16 at once, which is what the front admits (admission.py: ``max_queue_size +
-min(max_batch_size, max_queue_size) * instances``). Requests beyond get HTTP 503 / gRPC UNAVAILABLE within 50 ms, from
-the front (before tritonserver sees them) or from Triton's full queue; nothing times out or fails otherwise. The
-project's configs bound every model's and step's queue the same way (tests/unit/test_configs.py).
+queue holds 16, which is what the front admits (admission.py: what the queue holds, so that an admitted request
+always finds room). Requests beyond get HTTP 503 / gRPC UNAVAILABLE within 50 ms from the front, before tritonserver
+sees them; Triton's own queue never refuses one; nothing times out or fails otherwise. The project's configs bound
+every model's and step's queue the same way (tests/unit/test_configs.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tritonkit.client import Client
 
 pytestmark = pytest.mark.integration
 
-QUEUE = 8
+QUEUE = 16  # the front's limit: a running batch of 8 and 8 waiting
 BATCH = 8
 SIMULTANEOUS = 24
 REFUSAL_BOUND_MS = 50

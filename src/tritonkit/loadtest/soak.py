@@ -48,7 +48,8 @@ def machine() -> str:
                  platform.machine())
     flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
     vector = "AVX-512 VNNI" if "avx512_vnni" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return f"{model} ({vector}), {len(os.sched_getaffinity(0))} cores"
+    cores = len(os.sched_getaffinity(0))
+    return f"{model} ({vector}), {cores} core{'s' if cores != 1 else ''}"
 
 
 def rss_mib(pid: int) -> float:

@@ -132,9 +132,9 @@ def guard_command(settings: ServerSettings, private: PrivatePorts, health_file: 
             "--metrics-upstream", f"http://{LOOPBACK}:{private.metrics}/metrics"]
     if health_file is not None:
         argv += ["--health-file", str(health_file)]
-    model_limits = admission.limits(settings.repositories)
-    if model_limits:
-        argv += ["--admission", json.dumps(model_limits, separators=(",", ":"), sort_keys=True)]
+    limits = admission.plan(settings.repositories)
+    if limits["limits"]:
+        argv += ["--admission", json.dumps(limits, separators=(",", ":"), sort_keys=True)]
     if settings.model_control == "none" and settings.triton_model_control == "explicit":
         argv.append("--refuse-model-control")  # tritonserver is explicit for the watchdog only
     return argv

@@ -304,7 +304,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--health-file", type=Path, help="the watchdog's health file: readiness answers 503 for "
                         "what it lists as down, liveness when it gave up; /metrics shows its recoveries")
     parser.add_argument("--admission", metavar="JSON",
-                        help="in-flight limits per model, as {\"model\": limit} (see admission.py); none: no limit")
+                        help="in-flight limits per model and the pipelines' steps, as {\"limits\": {\"model\": limit}, "
+                        "\"steps\": {\"ensemble\": [\"model\", ...]}} (admission.plan); none: no limit")
     parser.add_argument("--refuse-model-control", action="store_true",
                         help="answer 403 to load/unload (tritonserver is explicit only for the watchdog)")
     args = parser.parse_args(argv)
