@@ -37,7 +37,7 @@ def test_options_before_the_command_survive_the_commands_parser(monkeypatch):
 def test_defaults_apply_when_no_option_is_given(monkeypatch):
     monkeypatch.delenv("TRITON_URL", raising=False)
     args = _parse("health")
-    assert (args.url, args.protocol, args.timeout, args.retries, args.json) == (None, "http", 30.0, 3, False)
+    assert (args.url, args.protocol, args.timeout, args.retries, args.json) == (None, "http", 30.0, 6, False)
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["sentiment", "--help"], ["stats", "--help"]])

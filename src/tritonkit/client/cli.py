@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from tritonkit import catalog
 from tritonkit.client import metrics
+from tritonkit.client._base import DEFAULT_RETRIES
 from tritonkit.client.client import PROTOCOLS, Client
 from tritonkit.client.errors import ClientError
 
@@ -57,8 +58,8 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
                        help="server host:port [env TRITON_URL; default localhost:8000 (http) or :8001 (grpc)]")
     group.add_argument("--protocol", choices=PROTOCOLS, default=default("http"), help="transport (default http)")
     group.add_argument("--timeout", type=float, default=default(30.0), help="seconds per call (default 30)")
-    group.add_argument("--retries", type=int, default=default(3),
-                       help="retries when the server is unavailable (default 3)")
+    group.add_argument("--retries", type=int, default=default(DEFAULT_RETRIES),
+                       help=f"retries when the server is unavailable or overloaded (default {DEFAULT_RETRIES})")
     group.add_argument("--admin-key", default=default(os.environ.get("TRITON_ADMIN_KEY")),
                        help="admin key for models/load/unload [env TRITON_ADMIN_KEY]")
     group.add_argument("--json", action="store_true", default=default(False), help="print JSON instead of a table")

@@ -12,7 +12,7 @@ HAProxy (Debian's 2.6) balances round robin over HTTP/1.1 and gRPC (HTTP/2 clear
 honest readiness (``/v2/health/ready``: 503 while a model recovers or tritonserver restarts) every 0.2 s, marks a
 replica down at once when connecting to it fails (a passive check), and sends a failed request (connection
 refused or reset, no answer, 502/503/504) once more to another replica. A gRPC error travels in HTTP/2 trailers, which
-no balancer retries: the client's own retry (tritonkit.client: 3 retries with backoff on UNAVAILABLE) covers the
+no balancer retries: the client's own retry (tritonkit.client: 6 retries with backoff on UNAVAILABLE) covers the
 fraction of a second before the check takes the replica out. A replica whose launcher exits (its watchdog gave up) is
 started again, as Kubernetes restarts a pod.
 
