@@ -35,7 +35,7 @@ class ServingOptions:
 
     max_batch_size: int = 64
     max_queue_delay_us: int = 0
-    max_queue_size: int = 64  # one full batch of the default max_batch_size (see TEXT_SERVING for the measurement)
+    max_queue_size: int = 64  # one full batch of the default max_batch_size (TEXT_SERVING, TABULAR_SERVING: measured)
     instance_count: int = 1
     intra_op_threads: int = 1  # small graphs: one thread beats contention on 2 shared cores
     warmup: bool = True

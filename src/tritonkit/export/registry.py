@@ -17,6 +17,12 @@ from tritonkit.export.spec import ModelSpec
 # A queue of one full batch: at twice the capacity, accepted requests keep p99 at 0.8 s and the rest are refused
 # within 42 ms (p99); a queue of 64 gave 1.1 s and 144 ms; unbounded, 10.8 s (README, Faults and self-healing).
 TEXT_SERVING = ServingOptions(max_batch_size=32, instance_count=2, intra_op_threads=2, max_queue_size=32)
+# The tabular models take microseconds: their capacity is the front's (Python, proxying every request on the core it
+# shares with tritonserver). At twice it the front is saturated, and a refusal waits behind the replies of what is in
+# flight, so the queue sets the refusal time. Refusal p50 / p99 at twice the capacity, server on one core: a queue of
+# 64 gave 24-28 / 65-87 ms, 32 gave 12-16 / 38-47 ms, 16 gives 6-8 / 15-29 ms (accepted p99 28-38 ms), all at about
+# 1500 accepted req/s (python -m tritonkit.loadtest.overload, README "Back-pressure").
+TABULAR_SERVING = ServingOptions(max_queue_size=16)
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -26,11 +32,12 @@ MODELS: dict[str, ModelSpec] = {
             "Pipeline(StandardScaler, PCA(8), LinearRegression) on load_diabetes rows 0-399",
             builders.diabetes, atol=1e-4, metric_name="R2",  # float32 graph vs float64 sklearn: ~3e-5 apart
             tensorrt=False,  # Scaler and LinearRegressor are ai.onnx.ml operators
+            serving=TABULAR_SERVING,
         ),
         ModelSpec(
             "cancer_classifier", "PyTorch",
             "feed-forward 30-16-1 with standardization in the graph, load_breast_cancer rows 0-468",
-            builders.cancer, atol=1e-5, metric_name="accuracy",
+            builders.cancer, atol=1e-5, metric_name="accuracy", serving=TABULAR_SERVING,
         ),
         ModelSpec(
             "minilm_encoder", "sentence-transformers",

@@ -1,10 +1,10 @@
 """``python -m tritonkit.loadtest.overload``: does overload get fast, retryable refusals instead of timeouts?
 
 Two phases against a running server, for one public endpoint or each in turn (``--endpoint all``):
-  1. capacity: what the server answers per second while saturated. A closed loop of as many clients as the front
-     admits for the endpoint (its admission limit from the served configs, or ``--concurrency``) gives a first
-     estimate; an open loop at ``--factor`` times that saturates the server, and its accepted throughput is the
-     capacity (each phase ``--capacity-seconds``);
+  1. capacity: the most the server answers per second. A closed loop of as many clients as the front admits for
+     the endpoint (its admission limit from the served configs, or ``--concurrency``), then an open loop at
+     ``--factor`` times that, which saturates the server; the capacity is the larger of their accepted throughputs
+     (each phase ``--capacity-seconds``);
   2. overload: an open loop (requests sent on a fixed schedule, whatever the answers) at ``--factor`` times the
      capacity for ``--seconds``.
 It prints one JSON object per endpoint: the capacity, and for the overload the accepted requests' latency
@@ -257,10 +257,11 @@ async def run_one(endpoint: str, args: argparse.Namespace) -> dict:
     sender = Sender(args.url, endpoint, ENDPOINTS[endpoint]())
     concurrency = args.concurrency or served_limits().get(endpoint, DEFAULT_CONCURRENCY)
     closed = await capacity(sender, concurrency, args.capacity_seconds)
-    # A closed loop leaves the front short of full between an answer and the next request: what the server answers
-    # while saturated (an open loop at twice that) is its capacity.
+    # A closed loop can leave a pipeline short of work between an answer and the next request (digits answer twice
+    # as much saturated), and an open loop costs the server its refusals (the tabular models, where the Python front
+    # is the bottleneck, answer less saturated): the capacity is the larger of the two.
     saturated = await overload(sender, closed * args.factor, args.capacity_seconds)
-    measured = saturated["accepted"]["count"] / args.capacity_seconds
+    measured = max(closed, saturated["accepted"]["count"] / args.capacity_seconds)
     print(f"{endpoint}: capacity {measured:.1f} req/s (closed loop of {concurrency}: {closed:.1f}); overload at "
           f"{args.factor:g}x for {args.seconds:g} s...", file=sys.stderr, flush=True)
     result = await overload(sender, measured * args.factor, args.seconds)
@@ -307,10 +308,10 @@ def markdown(results: list[dict], command: str) -> str:
             f"Command (server running): `{command}`. Machine: {machine()} for the load generator, of "
             f"{os.cpu_count()} in all (pin the server and the generator apart with taskset). "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n"
-            "Capacity: what the server answers per second while saturated (an open loop at twice a closed loop's "
-            "throughput); then an open loop (requests leave on schedule, no retry) at the overload rate. A refusal is "
-            "HTTP 503 from the front's "
-            "admission (\"is overloaded\") or from a full queue (\"Exceeds maximum queue size\").\n\n"
+            "Capacity: the most the server answered per second, in a closed loop of as many clients as the front "
+            "admits (in brackets) or saturated by an open loop at twice that; then an open loop (requests leave on "
+            "schedule, no retry) at the overload rate. A refusal is HTTP 503 from the front's admission "
+            "(\"is overloaded\") or from a full queue (\"Exceeds maximum queue size\").\n\n"
             + "\n".join(rows) + "\n"
             + (f"\n(*) Requests left more than {LATE_LIMIT_MS} ms behind schedule (p99): the generator and the server "
                "ran out of CPU between them, so the overload did not arrive as an open loop and the row is not a "
