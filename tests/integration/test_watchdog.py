@@ -16,13 +16,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from conftest import READY_TIMEOUT_S, launch
 
-from tritonkit.server.watchdog import stubs_of, tritonserver_of
+from tritonkit.server.watchdog import orphans_of, stubs_of, tritonserver_of
 
 pytestmark = pytest.mark.integration
 
@@ -155,6 +156,11 @@ def test_a_stub_stuck_in_execute_is_found_by_its_busy_mark_and_reloaded(server):
     assert _recoveries(_metrics(server.settings.metrics_url), "stuck", "hung") >= 1
 
 
+def _region(stub_pid: int) -> str:
+    """A stub's shared-memory region: the third word of its command line."""
+    return Path(f"/proc/{stub_pid}/cmdline").read_bytes().split(b"\0")[2].decode()
+
+
 def test_a_killed_tritonserver_is_restarted_behind_the_same_ports(tmp_path, test_repository):
     # The last resort: tritonserver itself died (or a reload failed). The launcher starts a fresh one behind the same
     # guard; readiness answers 503 and liveness 200 meanwhile, so an orchestrator waits instead of killing the pod.
@@ -167,6 +173,8 @@ def test_a_killed_tritonserver_is_restarted_behind_the_same_ports(tmp_path, test
         assert _status(infer_url, body) == 200
         grpc = grpcclient.InferenceServerClient(launched.settings.grpc_url)
         old = _tritonserver_pid(launched.pid)
+        regions = [Path("/dev/shm") / _region(stub.pid) for stub in stubs_of(old)]
+        assert regions and all(region.exists() for region in regions)
         os.kill(old, signal.SIGKILL)
         killed_at, probes = time.monotonic(), []
         while time.monotonic() - killed_at < READY_TIMEOUT_S:
@@ -181,6 +189,9 @@ def test_a_killed_tritonserver_is_restarted_behind_the_same_ports(tmp_path, test
         assert probes[-1][0] == 200, launched.log()[-3000:]
         assert (503, 200) in probes and all(live == 200 for _, live in probes)
         assert _tritonserver_pid(launched.pid) != old
+        # The killed tritonserver's stubs did not outlive it, and their shared memory is gone (it leaked before).
+        assert orphans_of(old) == {} and not [region for region in regions if region.exists()]
+        assert "cleared" in launched.log()
         assert "tritonkit_tritonserver_restarts_total 1" in _metrics(launched.settings.metrics_url)
         # gRPC answers as soon as readiness does: the front's channel to tritonserver does not sit out a long
         # reconnect backoff (gRPC's default grows past the restart's few seconds).

@@ -14,6 +14,7 @@ from tritonkit.server.watchdog import (
     NATIVE_STUB_BACKENDS,
     HealthFile,
     Watchdog,
+    clear_orphans,
     stubs_of,
 )
 from tritonkit.steps.heartbeat import Heartbeat, busy_for
@@ -40,6 +41,34 @@ def test_stubs_are_found_under_their_parent_with_model_version_and_state(tmp_pat
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_the_stubs_a_killed_tritonserver_left_are_killed_and_their_shared_memory_removed(tmp_path):
+    # Stand-in stubs as Triton starts them: stub model_file region default_size growth_size parent_pid ...
+    model_file = tmp_path / "repository" / "lstm_tokenizer" / "1" / "model.py"
+    model_file.parent.mkdir(parents=True)
+    model_file.write_text("import time\ntime.sleep(60)\n")
+    dead_server, other_server = 2**22 + 17, os.getpid()  # above pid_max: no process has the first pid
+
+    def stub(region: str, parent: int) -> subprocess.Popen:
+        (tmp_path / region).write_bytes(b"\0" * 64)
+        argv = [str(tmp_path / "triton_python_backend_stub"), str(model_file), region, "1048576", "1048576",
+                str(parent), "/opt/tritonserver/backends/python", "0", "lstm_tokenizer_0_0"]
+        return subprocess.Popen(argv, executable=sys.executable)
+
+    orphans = [stub(f"triton_python_backend_shm_region_{name}", dead_server) for name in "ab"]
+    kept = stub("triton_python_backend_shm_region_kept", other_server)
+    try:
+        time.sleep(0.3)  # each has exec'd: its command line is the stub's
+        assert clear_orphans(dead_server, shm_dir=tmp_path) == 2
+        assert [orphan.wait(5) for orphan in orphans] == [-signal.SIGKILL] * 2
+        assert kept.poll() is None  # another server's stub is left alone, and so is its region
+        assert sorted(path.name for path in tmp_path.glob("triton_*")) == ["triton_python_backend_shm_region_kept"]
+        assert clear_orphans(dead_server, shm_dir=tmp_path) == 0
+    finally:
+        for process in (*orphans, kept):
+            process.kill()
+            process.wait()
 
 
 def test_health_file_and_guard_agree_on_what_is_down(tmp_path):

@@ -32,7 +32,13 @@ from tritonkit.server import embedded
 from tritonkit.server.command import EXIT_TIMEOUT_S, PrivatePorts, launcher_args
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import LOOPBACK, ServerSettings
-from tritonkit.server.watchdog import EMBEDDED_STUB_BACKENDS, NATIVE_STUB_BACKENDS, HealthFile, Watchdog
+from tritonkit.server.watchdog import (
+    EMBEDDED_STUB_BACKENDS,
+    NATIVE_STUB_BACKENDS,
+    HealthFile,
+    Watchdog,
+    clear_orphans,
+)
 from tritonkit.steps import heartbeat
 
 READY_TIMEOUT_S = 120  # loading every model on 2 shared cores; a load error ends the wait sooner
@@ -246,6 +252,7 @@ class TritonServer:
             except subprocess.TimeoutExpired:
                 old.kill()
                 old.wait()
+        self._clear_orphans(old)
         output = self.log_path.open("ab") if self.log_path is not None else None
         try:
             self.processes[0] = self._spawn(self.commands()[0], self._environment(), output)
@@ -282,6 +289,8 @@ class TritonServer:
             except (subprocess.TimeoutExpired, KeyboardInterrupt):
                 process.kill()
                 codes.append(process.wait())
+        if self.processes:
+            self._clear_orphans(self.processes[0])
         if codes and codes[-1] == 1 and self._replaced_instances():
             # Triton 2.51 never finishes unloading an instance whose stub died: after waiting for the in-flight
             # requests, it waits out --exit-timeout-secs for those instances too and exits 1.
@@ -290,6 +299,15 @@ class TritonServer:
                   "for in-flight requests before that)", file=sys.stderr, flush=True)
             return 0
         return codes[-1] if codes else 0
+
+    def _clear_orphans(self, server: subprocess.Popen) -> None:
+        """Stubs and shared memory a killed tritonserver left behind (none after a clean exit)."""
+        if self.launcher:
+            return  # the launcher's own TritonServer clears them
+        cleared = clear_orphans(server.pid)
+        if cleared:
+            print(f"cleared {cleared} stub(s) and their shared memory left by tritonserver (pid {server.pid})",
+                  file=sys.stderr, flush=True)
 
     def _replaced_instances(self) -> int:
         return sum(self.watchdog.health.recoveries.values()) if self.watchdog is not None else 0

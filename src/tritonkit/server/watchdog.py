@@ -114,6 +114,47 @@ def _stub(pid: int) -> Stub | None:
     return Stub(pid, model_file.parts[-3], model_file.parts[-2], state)
 
 
+ORPHAN_EXIT_S = 5.0  # a killed tritonserver's stubs, killed in turn, are gone within this
+
+
+def orphans_of(server_pid: int) -> dict[int, str]:
+    """The stubs a dead tritonserver left (pid -> its shared-memory region), found by the parent pid in their
+    command line (``stub model_file region default_size growth_size parent_pid ...``): they are nobody's children
+    now."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(STUB.encode()) and len(argv) > 5 and argv[5] == str(server_pid).encode():
+            found[int(entry.name)] = argv[2].decode(errors="replace")
+    return found
+
+
+def clear_orphans(server_pid: int, shm_dir: Path = Path("/dev/shm")) -> int:
+    """Kills the stubs a dead ``server_pid`` left, waits until they are gone, and removes their shared-memory
+    regions; returns how many there were.
+
+    A tritonserver killed with SIGKILL leaves its stubs running until each notices (they poll every 300 ms), and
+    their regions in ``/dev/shm`` for good (1 MiB or more each, a few dozen per server). A restarted tritonserver
+    that loads while they are still exiting aborted in a container (``boost::interprocess::lock_exception``).
+    """
+    orphans = orphans_of(server_pid)
+    for pid in orphans:
+        _kill(pid)
+    deadline = time.monotonic() + ORPHAN_EXIT_S
+    while orphans_of(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # SIGKILL lands asynchronously; a dead stub's command line reads empty at once
+    for region in orphans.values():
+        if region and "/" not in region:
+            with contextlib.suppress(OSError):
+                (shm_dir / region).unlink()
+    return len(orphans)
+
+
 class HealthFile:
     """What the watchdog tells the front (guard.py): models down now, whether it gave up, recoveries so far."""
 
