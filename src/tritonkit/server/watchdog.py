@@ -100,13 +100,23 @@ def stubs_of(server_pid: int) -> list[Stub]:
     return [stub for stub in map(_stub, children_of(server_pid)) if stub is not None]
 
 
-def _stub(pid: int) -> Stub | None:
+def _stub_argv(pid: int) -> list[bytes] | None:
+    """A stub's command line (``stub model_file region default_size growth_size parent_pid ...``), or None for any
+    other process (or one gone)."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    return argv if argv[0].endswith(STUB.encode()) and len(argv) > 1 else None
+
+
+def _stub(pid: int) -> Stub | None:
+    argv = _stub_argv(pid)
+    if argv is None:
+        return None
+    try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
-        return None
-    if not argv[0].endswith(STUB.encode()) or len(argv) < 2:
         return None
     model_file = Path(argv[1].decode())  # <repository>/<model>/<version>/model.py|model.onnx
     if len(model_file.parts) < 3:
@@ -119,17 +129,11 @@ ORPHAN_EXIT_S = 5.0  # a killed tritonserver's stubs, killed in turn, are gone w
 
 def orphans_of(server_pid: int) -> dict[int, str]:
     """The stubs a dead tritonserver left (pid -> its shared-memory region), found by the parent pid in their
-    command line (``stub model_file region default_size growth_size parent_pid ...``): they are nobody's children
-    now."""
+    command line: they are nobody's children now."""
     found = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[0].endswith(STUB.encode()) and len(argv) > 5 and argv[5] == str(server_pid).encode():
+        argv = _stub_argv(int(entry.name)) if entry.name.isdigit() else None
+        if argv is not None and len(argv) > 5 and argv[5] == str(server_pid).encode():
             found[int(entry.name)] = argv[2].decode(errors="replace")
     return found
 
@@ -139,8 +143,7 @@ def clear_orphans(server_pid: int, shm_dir: Path = Path("/dev/shm")) -> int:
     regions; returns how many there were.
 
     A tritonserver killed with SIGKILL leaves its stubs running until each notices (they poll every 300 ms), and
-    their regions in ``/dev/shm`` for good (1 MiB or more each, a few dozen per server). A restarted tritonserver
-    that loads while they are still exiting aborted in a container (``boost::interprocess::lock_exception``).
+    their regions in ``/dev/shm`` for good (1 MiB or more each, 18 for our repositories).
     """
     orphans = orphans_of(server_pid)
     for pid in orphans:
