@@ -17,6 +17,7 @@ from tritonkit.client.health import wait_until_ready
 from tritonkit.server.ports import free_ports
 from tritonkit.server.process import TritonServer
 from tritonkit.server.settings import ServerSettings
+from tritonkit.server.watchdog import child_running, stubs_of, tritonserver_of
 
 pytestmark = pytest.mark.integration
 
@@ -132,3 +133,27 @@ def test_owner_raises_with_the_log_tail_when_a_model_fails_to_load(tmp_path, tes
     with pytest.raises(Exception, match="exited before it was ready(?s:.*)failed to load all models"), server:
         pass
     assert not server.alive()
+
+
+def policies(pid: int) -> set[int]:
+    """The scheduling policy of each thread of ``pid`` (threads that end meanwhile are left out)."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found.add(os.sched_getscheduler(int(task.name)))
+        except ProcessLookupError:
+            continue
+    return found
+
+
+def test_tritonserver_and_its_stubs_never_preempt_the_front(server):
+    # SCHED_BATCH: a tritonserver thread or stub that wakes does not switch the front out in the middle of its event
+    # loop; the front, which answers every request and refusal, keeps the ordinary policy (process.py).
+    tritonserver = tritonserver_of(server.pid)
+    front = child_running(server.pid, b"tritonkit.server.guard")
+    stubs = stubs_of(tritonserver) if tritonserver else []
+    assert tritonserver and front and stubs
+    assert policies(tritonserver) == {os.SCHED_BATCH}
+    assert {stub.model: policies(stub.pid) for stub in stubs} == {stub.model: {os.SCHED_BATCH} for stub in stubs}
+    assert policies(front) == {os.SCHED_OTHER}
+    assert policies(server.pid) == {os.SCHED_OTHER}  # the launcher and its watchdog

@@ -189,6 +189,7 @@ def test_a_killed_tritonserver_is_restarted_behind_the_same_ports(tmp_path, test
         assert probes[-1][0] == 200, launched.log()[-3000:]
         assert (503, 200) in probes and all(live == 200 for _, live in probes)
         assert _tritonserver_pid(launched.pid) != old
+        assert os.sched_getscheduler(_tritonserver_pid(launched.pid)) == os.SCHED_BATCH  # as the first (process.py)
         # The killed tritonserver's stubs did not outlive it, and their shared memory is gone (it leaked before).
         assert orphans_of(old) == {} and not [region for region in regions if region.exists()]
         assert "cleared" in launched.log()
