@@ -150,7 +150,7 @@ def test_tritonserver_and_its_stubs_never_preempt_the_front(server):
     # SCHED_BATCH: a tritonserver thread or stub that wakes does not switch the front out in the middle of its event
     # loop; the front, which answers every request and refusal, keeps the ordinary policy (process.py).
     tritonserver = tritonserver_of(server.pid)
-    front = child_running(server.pid, b"tritonkit.server.guard")
+    front = child_running(server.pid, b".server.guard\0")  # python -m tritonkit.server.guard
     stubs = stubs_of(tritonserver) if tritonserver else []
     assert tritonserver and front and stubs
     assert policies(tritonserver) == {os.SCHED_BATCH}

@@ -19,10 +19,16 @@ from tritonkit.export.spec import ModelSpec
 TEXT_SERVING = ServingOptions(max_batch_size=32, instance_count=2, intra_op_threads=2, max_queue_size=32)
 # The tabular models take microseconds: their capacity is the front's (Python, proxying every request on the core it
 # shares with tritonserver). At twice it the front is saturated, and a refusal waits behind the replies of what is in
-# flight, so the queue sets the refusal time. Refusal p50 / p99 at twice the capacity, server on one core: a queue of
-# 64 gave 24-28 / 65-87 ms, 32 gave 12-16 / 38-47 ms, 16 gives 6-8 / 15-29 ms (accepted p99 28-38 ms), all at about
-# 1500 accepted req/s (python -m tritonkit.loadtest.overload, README "Back-pressure").
-TABULAR_SERVING = ServingOptions(max_queue_size=16)
+# flight, so the queue sets the refusal time. Server on one core, A/B/A/B in separate servers (python -m
+# tritonkit.loadtest.overload --endpoint diabetes_regressor): a queue of 16 gave capacity 2035 and 1576 req/s,
+# refusal p99 54 and 34 ms, accepted p99 76 and 64 ms; a queue of 8 gives 2103 and 1735 req/s, 13 and 13 ms, 24 and
+# 24 ms. (Before tritonserver ran under SCHED_BATCH, 64 gave refusal p99 65-87 ms, 32 38-47 ms; README "Back-pressure".)
+TABULAR_SERVING = ServingOptions(max_queue_size=8)
+# Batches of up to 64 images, but a queue of 32: with 64 the front holds twice as many replies in flight, and at
+# twice the capacity refusals took p99 26-50 ms (accepted 155-170 ms); with 32, 7-8 ms (accepted 86-96 ms), at the
+# same capacity within the noise (661-796 against 703-741 req/s; A/B/A/B, python -m tritonkit.loadtest.overload
+# --endpoint digit_classifier, server on one core).
+DIGIT_SERVING = ServingOptions(max_batch_size=64, max_queue_size=32)
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -64,7 +70,7 @@ MODELS: dict[str, ModelSpec] = {
             "digit_resnet", "PyTorch",
             "residual CNN on load_digits images 0-1499, input 8x8 ink in 0..1",
             builders.digit_resnet, atol=1e-4, metric_name="accuracy",
-            labels=catalog.DIGIT_LABELS, serving=ServingOptions(max_batch_size=64),
+            labels=catalog.DIGIT_LABELS, serving=DIGIT_SERVING,
             keeps_pytorch_weights=True,
         ),
     )
