@@ -1,0 +1,184 @@
+"""``python -m tritonkit.bench.perf`` (``make perf``): Triton's own perf_analyzer against the running server.
+
+For each public endpoint, over HTTP and gRPC, perf_analyzer sends the same real inputs our load tests send
+(``loadtest/workload.py``: the shipped reviews, held-out digit images encoded as PNG, real tabular rows), written
+once as its ``--input-data`` JSON, at each concurrency of ``--concurrency``. It reads each model's config, which the
+admin APIs guard, so it gets the admin key as a header. Results go to ``reports/perf/``: perf_analyzer's CSV per
+endpoint and protocol, and ``PERF.md`` with throughput and latency percentiles per row.
+
+perf_analyzer 2.51.0 is the binary the ``tritonclient==2.51.0`` manylinux wheel carries (later wheels need a newer
+glibc or ship none); its pins clash with the project's ``tritonclient``, so it is installed into a virtual
+environment of its own under ``.triton/perf/`` on first use (about 20 s). It links ``libb64.so.0d`` and
+``libcudart.so.12`` (no GPU is used), which the ``nvidia-pytriton`` wheel already carries under renamed files;
+``.triton/perf/lib`` links them under their plain names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tritonkit import paths
+from tritonkit.client.health import ServerNotReady, wait_until_ready
+from tritonkit.loadtest.overload import ENDPOINTS
+from tritonkit.loadtest.soak import machine
+from tritonkit.server.settings import ADMIN_HEADER, GRPC_ADMIN_HEADER, ServerSettings
+
+PERF_ANALYZER_PIN = "tritonclient==2.51.0"  # the last wheel with a perf_analyzer for glibc 2.36 (2.52-2.60: 2.38)
+LIBRARIES = {"libb64.so.0d": "libb64-*.so.0d", "libcudart.so.12": "libcudart-*.so.12*"}
+SAMPLES = 32  # distinct inputs per endpoint, cycled by perf_analyzer
+PROTOCOLS = ("http", "grpc")
+
+
+def perf_dir() -> Path:
+    return paths.root() / ".triton" / "perf"
+
+
+def ensure_perf_analyzer(directory: Path | None = None) -> tuple[Path, dict[str, str]]:
+    """The perf_analyzer binary and the environment it runs in; installs both on first use."""
+    directory = directory or perf_dir()
+    venv = directory / "venv"
+    binary = venv / "bin" / "perf_analyzer"
+    if not binary.exists():
+        print(f"perf: installing perf_analyzer ({PERF_ANALYZER_PIN}) into {venv} (first run only)...",
+              file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", PERF_ANALYZER_PIN], check=True)
+    lib = directory / "lib"
+    lib.mkdir(parents=True, exist_ok=True)
+    carried = _pytriton_libs()
+    for name, pattern in LIBRARIES.items():
+        found = sorted(carried.glob(pattern))
+        if not found:
+            raise FileNotFoundError(f"{pattern} is not in {carried}; fix: `make setup` (installs nvidia-pytriton)")
+        link = lib / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(found[0])
+    env = {**os.environ, "LD_LIBRARY_PATH": os.pathsep.join(filter(None, [str(lib),
+                                                                            os.environ.get("LD_LIBRARY_PATH")]))}
+    return binary, env
+
+
+def _pytriton_libs() -> Path:
+    import pytriton
+
+    return Path(pytriton.__file__).resolve().parent.parent / "nvidia_pytriton.libs"
+
+
+def input_data(endpoint: str, samples: int = SAMPLES) -> dict:
+    """perf_analyzer's ``--input-data`` JSON for ``endpoint``: ``samples`` real requests of one item each (the
+    batch dimension left out, as perf_analyzer adds it)."""
+    inputs = ENDPOINTS[endpoint]()
+    return {"data": [{name: _tensor(array[0]) for name, array in inputs(index).items()} for index in range(samples)]}
+
+
+def _tensor(row: np.ndarray) -> dict:
+    if row.dtype == np.object_:  # BYTES: text as a string, anything else (an encoded image) as base64
+        value = row.tolist()[0]
+        try:
+            return {"content": [value.decode("utf-8")], "shape": list(row.shape)}
+        except UnicodeDecodeError:  # b64 is the raw tensor: Triton's BYTES layout, a 4-byte length before the bytes
+            raw = struct.pack("<I", len(value)) + value
+            return {"content": {"b64": base64.b64encode(raw).decode()}, "shape": list(row.shape)}
+    return {"content": row.astype(np.float32).ravel().tolist(), "shape": list(row.shape)}
+
+
+def command(binary: Path, endpoint: str, protocol: str, settings: ServerSettings, *, data: Path, csv_path: Path,
+            concurrency: str, interval_ms: int) -> list[str]:
+    """perf_analyzer's argv for one endpoint over one protocol (the admin key as a header)."""
+    url = settings.http_url.removeprefix("http://") if protocol == "http" else settings.grpc_url
+    header = ADMIN_HEADER if protocol == "http" else GRPC_ADMIN_HEADER
+    return [str(binary), "-m", endpoint, "-u", url, "-i", protocol, "--input-data", str(data),
+            "--concurrency-range", concurrency, "--measurement-interval", str(interval_ms), "--max-trials", "10",
+            "--stability-percentage", "50", "-H", f"{header}:{settings.admin_key}", "-f", str(csv_path)]
+
+
+def read_csv(path: Path) -> list[dict]:
+    """perf_analyzer's rows: concurrency, throughput and client latency percentiles (ms)."""
+    rows = []
+    with path.open() as handle:
+        for row in csv.DictReader(handle):
+            rows.append({"concurrency": int(row["Concurrency"]), "throughput": float(row["Inferences/Second"]),
+                         **{key: float(row[f"p{key[1:3]} latency"]) / 1000 for key in ("p50_ms", "p95_ms", "p99_ms")}})
+    return rows
+
+
+def markdown(results: dict[tuple[str, str], list[dict]], note: str) -> str:
+    lines = ["# perf_analyzer against the running server", "", note, "",
+             "| endpoint | protocol | concurrency | throughput | p50 / p95 / p99 |", "|---|---|---|---|---|"]
+    for (endpoint, protocol), rows in results.items():
+        for row in rows:
+            lines.append(f"| `{endpoint}` | {protocol} | {row['concurrency']} | {row['throughput']:.1f} req/s | "
+                         f"{row['p50_ms']:.1f} / {row['p95_ms']:.1f} / {row['p99_ms']:.1f} ms |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tritonkit.bench.perf", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--endpoint", action="append", choices=list(ENDPOINTS),
+                        help="an endpoint to measure (repeat for several; default: every public endpoint)")
+    parser.add_argument("--protocol", action="append", choices=PROTOCOLS, help="default: both")
+    parser.add_argument("--concurrency", default="1:8:7", metavar="START:END:STEP",
+                        help="perf_analyzer's --concurrency-range")
+    parser.add_argument("--interval-ms", type=int, default=2000, help="each measurement window")
+    parser.add_argument("--out", type=Path, default=Path("reports/perf"), help="where CSVs and PERF.md go")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = ServerSettings.from_env()
+    if settings.admin_key_generated:
+        print("error: perf_analyzer reads each model's config, which needs the server's admin key; fix: start the "
+              "server and run this with the same TRITON_ADMIN_KEY in the environment", file=sys.stderr)
+        return 2
+    try:
+        wait_until_ready(settings.http_url, 5)
+    except ServerNotReady:
+        print(f"error: no server answers at {settings.http_url}; fix: start one (`make serve`, with the same "
+              "TRITON_ADMIN_KEY and ports), then run this again", file=sys.stderr)
+        return 2
+    binary, env = ensure_perf_analyzer()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "data").mkdir(exist_ok=True)
+    results: dict[tuple[str, str], list[dict]] = {}
+    started = time.monotonic()
+    for endpoint in args.endpoint or list(ENDPOINTS):
+        data = args.out / "data" / f"{endpoint}.json"
+        data.write_text(json.dumps(input_data(endpoint)))
+        for protocol in args.protocol or PROTOCOLS:
+            csv_path = args.out / f"{endpoint}-{protocol}.csv"
+            print(f"perf: {endpoint} over {protocol}, concurrency {args.concurrency}...", file=sys.stderr, flush=True)
+            perf_argv = command(binary, endpoint, protocol, settings, data=data, csv_path=csv_path,
+                                concurrency=args.concurrency, interval_ms=args.interval_ms)
+            run = subprocess.run(perf_argv, env=env, capture_output=True, text=True, check=False)
+            if run.returncode != 0:
+                print(f"error: perf_analyzer failed on {endpoint} over {protocol} (exit {run.returncode}):\n"
+                      f"{(run.stdout + run.stderr)[-2000:]}", file=sys.stderr)
+                return 1
+            results[(endpoint, protocol)] = read_csv(csv_path)
+    given = " ".join(sys.argv[1:] if argv is None else argv)
+    note = (f"perf_analyzer 2.51.0, `python -m tritonkit.bench.perf {given}`"
+            f" against {settings.http_url} / {settings.grpc_url}; {machine()}; "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {time.monotonic() - started:.0f} s. Latency is "
+            "perf_analyzer's client-side latency; each row is its last stable measurement window.")
+    (args.out / "PERF.md").write_text(markdown(results, note))
+    print(markdown(results, note))
+    print(f"wrote {args.out / 'PERF.md'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
