@@ -20,7 +20,7 @@ export TRITON_IMAGE HTTP_PORT GRPC_PORT METRICS_PORT IMAGE_BASE CONTAINER_ENGINE
 
 STAMP := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
 
-.PHONY: help setup export lint lint-repo k8s-validate serve image serve-container serve-replicas loadtest fuzz soak drill bench perf test test-unit test-export test-integration clean
+.PHONY: help setup export lint lint-repo k8s-validate serve image serve-container serve-replicas loadtest fuzz soak drill bench perf analyze test test-unit test-export test-integration clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,6 +73,9 @@ bench: export ## side-by-side benchmark (Flask+PyTorch vs Triton vs ORT in proce
 
 perf: ## Triton's perf_analyzer against the running server (same TRITON_ADMIN_KEY): every public endpoint, HTTP and gRPC, into reports/perf/
 	$(PY) -m tritonkit.bench.perf $(PERF_ARGS)
+
+analyze: export ## Triton's Model Analyzer on the embedded binary: sweeps a model's instances, batch sizes, queue delay (~1 min a point), into reports/analyze/
+	$(PY) -m tritonkit.bench.analyze $(ANALYZE_ARGS)
 
 test: export ## run every test: unit, export (trained models), then integration against a real tritonserver
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -10,7 +10,8 @@ perf_analyzer 2.51.0 is the binary the ``tritonclient==2.51.0`` manylinux wheel 
 glibc or ship none); its pins clash with the project's ``tritonclient``, so it is installed into a virtual
 environment of its own under ``.triton/perf/`` on first use (about 20 s). It links ``libb64.so.0d`` and
 ``libcudart.so.12`` (no GPU is used), which the ``nvidia-pytriton`` wheel already carries under renamed files;
-``.triton/perf/lib`` links them under their plain names.
+``.triton/perf/lib`` links them under their plain names, and ``.triton/perf/bin/perf_analyzer`` runs the binary with
+them on ``LD_LIBRARY_PATH``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import argparse
 import base64
 import csv
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -44,13 +44,14 @@ def perf_dir() -> Path:
     return paths.root() / ".triton" / "perf"
 
 
-def ensure_perf_analyzer(directory: Path | None = None) -> tuple[Path, dict[str, str]]:
-    """The perf_analyzer binary and the environment it runs in; installs both on first use."""
+def ensure_perf_analyzer(directory: Path | None = None) -> Path:
+    """A perf_analyzer that runs as it is (``.triton/perf/bin/perf_analyzer``, a wrapper that puts the libraries it
+    links on ``LD_LIBRARY_PATH``, so Model Analyzer can run it too); installs it on first use."""
     directory = directory or perf_dir()
     venv = directory / "venv"
     binary = venv / "bin" / "perf_analyzer"
     if not binary.exists():
-        print(f"perf: installing perf_analyzer ({PERF_ANALYZER_PIN}) into {venv} (first run only)...",
+        print(f"perf: installing perf_analyzer ({PERF_ANALYZER_PIN}) into {venv} (first run only, about 20 s)...",
               file=sys.stderr, flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", PERF_ANALYZER_PIN], check=True)
@@ -65,9 +66,12 @@ def ensure_perf_analyzer(directory: Path | None = None) -> tuple[Path, dict[str,
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(found[0])
-    env = {**os.environ, "LD_LIBRARY_PATH": os.pathsep.join(filter(None, [str(lib),
-                                                                            os.environ.get("LD_LIBRARY_PATH")]))}
-    return binary, env
+    wrapper = directory / "bin" / "perf_analyzer"
+    wrapper.parent.mkdir(exist_ok=True)
+    wrapper.write_text(f'#!/bin/sh\nLD_LIBRARY_PATH="{lib}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}" '
+                       f'exec "{binary}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
 
 
 def _pytriton_libs() -> Path:
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no server answers at {settings.http_url}; fix: start one (`make serve`, with the same "
               "TRITON_ADMIN_KEY and ports), then run this again", file=sys.stderr)
         return 2
-    binary, env = ensure_perf_analyzer()
+    binary = ensure_perf_analyzer()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "data").mkdir(exist_ok=True)
     results: dict[tuple[str, str], list[dict]] = {}
@@ -163,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"perf: {endpoint} over {protocol}, concurrency {args.concurrency}...", file=sys.stderr, flush=True)
             perf_argv = command(binary, endpoint, protocol, settings, data=data, csv_path=csv_path,
                                 concurrency=args.concurrency, interval_ms=args.interval_ms)
-            run = subprocess.run(perf_argv, env=env, capture_output=True, text=True, check=False)
+            run = subprocess.run(perf_argv, capture_output=True, text=True, check=False)
             if run.returncode != 0:
                 print(f"error: perf_analyzer failed on {endpoint} over {protocol} (exit {run.returncode}):\n"
                       f"{(run.stdout + run.stderr)[-2000:]}", file=sys.stderr)
