@@ -50,3 +50,14 @@ def test_the_admin_key_goes_as_the_header_of_each_protocol(tmp_path):
     assert http[http.index("-H") + 1] == "triton-admin-key:" + "k" * 20
     assert grpc[grpc.index("-H") + 1] == "triton-grpc-protocol-triton-admin-key:" + "k" * 20
     assert http[http.index("-u") + 1] == "127.0.0.1:8000" and grpc[grpc.index("-u") + 1] == "127.0.0.1:8001"
+
+
+def test_the_report_puts_our_generator_beside_perf_analyzer_with_the_ratio():
+    row = {"concurrency": 8, "throughput": 92.0, "p50_ms": 87.4, "p95_ms": 129.3, "p99_ms": 152.1,
+           "ours": {"throughput": 92.0 / 1.25, "p50_ms": 87.2, "p95_ms": 135.9}}
+    text = perf.markdown({("text_sentiment", "grpc"): [row], ("diabetes_regressor", "grpc"): [
+        {"concurrency": 8, "throughput": 1.0, "p50_ms": 1.0, "p95_ms": 1.0, "p99_ms": 1.0}]}, "note")
+    expected = ("| `text_sentiment` | grpc | 8 | 92.0 req/s | 87.4 / 129.3 / 152.1 ms | "
+                "73.6 req/s; 87.2 / 135.9 ms | 1.25x |")
+    assert expected in text
+    assert "| `diabetes_regressor` | grpc | 8 | 1.0 req/s | 1.0 / 1.0 / 1.0 ms | — | — |" in text

@@ -38,6 +38,8 @@ PERF_ANALYZER_PIN = "tritonclient==2.51.0"  # the last wheel with a perf_analyze
 LIBRARIES = {"libb64.so.0d": "libb64-*.so.0d", "libcudart.so.12": "libcudart-*.so.12*"}
 SAMPLES = 32  # distinct inputs per endpoint, cycled by perf_analyzer
 PROTOCOLS = ("http", "grpc")
+# Endpoints our load generator (bench/loadgen.py: one BYTES input, LABEL and PROBABILITIES out) can drive too.
+COMPARABLE = {"text_sentiment": "TEXT", "lstm_sentiment": "TEXT", "digit_classifier": "IMAGE"}
 
 
 def perf_dir() -> Path:
@@ -118,13 +120,48 @@ def read_csv(path: Path) -> list[dict]:
     return rows
 
 
+def ours(endpoint: str, protocol: str, settings: ServerSettings, concurrency: int, seconds: float) -> dict:
+    """Our bench's load generator, closed loop, on the same endpoint, inputs, protocol and concurrency."""
+    import asyncio
+
+    from tritonkit.bench import loadgen
+
+    name = COMPARABLE[endpoint]
+    inputs = ENDPOINTS[endpoint]()
+    payloads = [inputs(index)[name][0][0] for index in range(SAMPLES)]
+    url = settings.http_url.removeprefix("http://") if protocol == "http" else settings.grpc_url
+    target = loadgen.TritonTarget("ours", protocol, url, endpoint, input_name=name, payloads=payloads,
+                                  outputs=("LABEL", "PROBABILITIES"))
+
+    async def measure() -> loadgen.Sample:
+        await target.open()
+        try:
+            await loadgen.closed_loop(target, concurrency, 10**9, 1.0)  # warm-up, as perf_analyzer's first window
+            return await loadgen.closed_loop(target, concurrency, 10**9, seconds)
+        finally:
+            await target.close()
+
+    sample = asyncio.run(measure())
+    if sample.errors:
+        raise RuntimeError(f"our load generator got {sample.errors} errors on {endpoint}: {sample.first_error}")
+    return {"throughput": sample.throughput, "p50_ms": sample.percentile(50), "p95_ms": sample.percentile(95)}
+
+
 def markdown(results: dict[tuple[str, str], list[dict]], note: str) -> str:
+    compared = any("ours" in row for rows in results.values() for row in rows)
     lines = ["# perf_analyzer against the running server", "", note, "",
-             "| endpoint | protocol | concurrency | throughput | p50 / p95 / p99 |", "|---|---|---|---|---|"]
+             "| endpoint | protocol | concurrency | throughput | p50 / p95 / p99 |"
+             + (" our load generator: throughput; p50 / p95 | perf_analyzer / ours |" if compared else ""),
+             "|---|---|---|---|---|" + ("---|---|" if compared else "")]
     for (endpoint, protocol), rows in results.items():
         for row in rows:
-            lines.append(f"| `{endpoint}` | {protocol} | {row['concurrency']} | {row['throughput']:.1f} req/s | "
-                         f"{row['p50_ms']:.1f} / {row['p95_ms']:.1f} / {row['p99_ms']:.1f} ms |")
+            line = (f"| `{endpoint}` | {protocol} | {row['concurrency']} | {row['throughput']:.1f} req/s | "
+                    f"{row['p50_ms']:.1f} / {row['p95_ms']:.1f} / {row['p99_ms']:.1f} ms |")
+            if compared:
+                other = row.get("ours")
+                line += (f" {other['throughput']:.1f} req/s; {other['p50_ms']:.1f} / {other['p95_ms']:.1f} ms | "
+                         f"{row['throughput'] / other['throughput']:.2f}x |" if other else " — | — |")
+            lines.append(line)
     return "\n".join(lines) + "\n"
 
 
@@ -137,6 +174,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1:8:7", metavar="START:END:STEP",
                         help="perf_analyzer's --concurrency-range")
     parser.add_argument("--interval-ms", type=int, default=2000, help="each measurement window")
+    parser.add_argument("--compare", action="store_true",
+                        help="also measure each point with our bench's load generator (closed loop, same inputs, "
+                        f"protocol and concurrency) and give the ratio; for {', '.join(COMPARABLE)}")
     parser.add_argument("--out", type=Path, default=Path("reports/perf"), help="where CSVs and PERF.md go")
     return parser.parse_args(argv)
 
@@ -173,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"{(run.stdout + run.stderr)[-2000:]}", file=sys.stderr)
                 return 1
             results[(endpoint, protocol)] = read_csv(csv_path)
+            if args.compare and endpoint in COMPARABLE:
+                for row in results[(endpoint, protocol)]:
+                    print(f"perf: {endpoint} over {protocol}, concurrency {row['concurrency']}, our load generator...",
+                          file=sys.stderr, flush=True)
+                    row["ours"] = ours(endpoint, protocol, settings, row["concurrency"], 3 * args.interval_ms / 1000)
     given = " ".join(sys.argv[1:] if argv is None else argv)
     note = (f"perf_analyzer 2.51.0, `python -m tritonkit.bench.perf {given}`"
             f" against {settings.http_url} / {settings.grpc_url}; {machine()}; "
