@@ -25,3 +25,5 @@ def test_model_analyzer_measures_a_variant_and_the_shipped_config(tmp_path):
     assert rows["diabetes_regressor_config_0"]["Max Batch Size"] == "8"
     assert all(float(row["Throughput (infer/sec)"]) > 0 for row in rows.values())
     assert (tmp_path / "reports" / "summaries" / "diabetes_regressor" / "result_summary.html").is_file()
+    log = (tmp_path / "tritonserver.log").read_text()
+    assert "Started HTTPService at 127.0.0.1:" in log and "0.0.0.0" not in log  # loopback only

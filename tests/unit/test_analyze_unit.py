@@ -15,6 +15,8 @@ def test_the_config_launches_the_embedded_server_with_its_backends_and_environme
     assert config["triton_launch_mode"] == "local"
     assert config["triton_server_path"] == str(embedded.pytriton_root() / "bin" / "tritonserver")
     assert Path(config["triton_server_flags"]["backend_directory"], "onnxruntime", "model.py").is_file()
+    flags = config["triton_server_flags"]
+    assert flags["http_address"] == flags["grpc_address"] == flags["metrics_address"] == "127.0.0.1"
     # The stub finds the project's interpreter (and so its site-packages) first on PATH; libpython is on the path.
     assert config["triton_server_environment"]["PATH"].split(":")[0] == str(Path(analyze.sys.executable).parent)
     assert "nvidia_pytriton.libs" in config["triton_server_environment"]["LD_LIBRARY_PATH"]

@@ -25,6 +25,7 @@ from tritonkit import paths
 from tritonkit.bench.perf import ensure_perf_analyzer
 from tritonkit.server import embedded
 from tritonkit.server.ports import free_ports
+from tritonkit.server.settings import LOOPBACK
 
 MODEL_ANALYZER_PINS = (
     "triton-model-analyzer==1.51.0",  # the release that matches the embedded tritonserver 2.51
@@ -70,7 +71,10 @@ def config(args: argparse.Namespace, perf_analyzer: Path, out: Path) -> dict:
         "profile_models": models,
         "triton_launch_mode": "local",
         "triton_server_path": str(embedded.pytriton_root() / "bin" / "tritonserver"),
-        "triton_server_flags": {"backend_directory": str(embedded.prepare_backends())},
+        # Loopback only, as every server of ours: Model Analyzer's own default is every address, with the model
+        # repository API open.
+        "triton_server_flags": {"backend_directory": str(embedded.prepare_backends()), "http_address": LOOPBACK,
+                                "grpc_address": LOOPBACK, "metrics_address": LOOPBACK},
         "triton_server_environment": {"LD_LIBRARY_PATH": environment["LD_LIBRARY_PATH"], "PATH": environment["PATH"]},
         "perf_analyzer_path": str(perf_analyzer),
         "triton_http_endpoint": f"127.0.0.1:{http}",
