@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from tritonkit import paths
-from tritonkit.bench.perf import ensure_perf_analyzer
+from tritonkit.bench.perf import ensure_perf_analyzer, install_tool
 from tritonkit.server import embedded
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import LOOPBACK
@@ -42,10 +42,7 @@ def ensure_model_analyzer(directory: Path | None = None) -> Path:
     venv = (directory or analyze_dir()) / "venv"
     executable = venv / "bin" / "model-analyzer"
     if not executable.exists():
-        print(f"analyze: installing Model Analyzer ({', '.join(MODEL_ANALYZER_PINS)}) into {venv} (first run only, "
-              "about 90 s)...", file=sys.stderr, flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", *MODEL_ANALYZER_PINS], check=True)
+        install_tool(venv, list(MODEL_ANALYZER_PINS), "Model Analyzer", "about 90 s")
     return executable
 
 
@@ -77,9 +74,9 @@ def config(args: argparse.Namespace, perf_analyzer: Path, out: Path) -> dict:
                                 "grpc_address": LOOPBACK, "metrics_address": LOOPBACK},
         "triton_server_environment": {"LD_LIBRARY_PATH": environment["LD_LIBRARY_PATH"], "PATH": environment["PATH"]},
         "perf_analyzer_path": str(perf_analyzer),
-        "triton_http_endpoint": f"127.0.0.1:{http}",
-        "triton_grpc_endpoint": f"127.0.0.1:{grpc}",
-        "triton_metrics_url": f"http://127.0.0.1:{metrics}/metrics",
+        "triton_http_endpoint": f"{LOOPBACK}:{http}",
+        "triton_grpc_endpoint": f"{LOOPBACK}:{grpc}",
+        "triton_metrics_url": f"http://{LOOPBACK}:{metrics}/metrics",
         "output_model_repository_path": str(out / "models"),
         "override_output_model_repository": True,
         "export_path": str(out),

@@ -1,7 +1,7 @@
 """``python -m tritonkit.bench.perf`` (``make perf``): Triton's own perf_analyzer against the running server.
 
 For each public endpoint, over HTTP and gRPC, perf_analyzer sends the same real inputs our load tests send
-(``loadtest/workload.py``: the shipped reviews, held-out digit images encoded as PNG, real tabular rows), written
+(``loadtest/workload.py``: the shipped reviews, held-out digits as encoded images, real tabular rows), written
 once as its ``--input-data`` JSON, at each concurrency of ``--concurrency``. It reads each model's config, which the
 admin APIs guard, so it gets the admin key as a header. Results go to ``reports/perf/``: perf_analyzer's CSV per
 endpoint and protocol, and ``PERF.md`` with throughput and latency percentiles per row.
@@ -32,6 +32,7 @@ from tritonkit import paths
 from tritonkit.client.health import ServerNotReady, wait_until_ready
 from tritonkit.loadtest.overload import ENDPOINTS
 from tritonkit.loadtest.soak import machine
+from tritonkit.server import embedded
 from tritonkit.server.settings import ADMIN_HEADER, GRPC_ADMIN_HEADER, ServerSettings
 
 PERF_ANALYZER_PIN = "tritonclient==2.51.0"  # the last wheel with a perf_analyzer for glibc 2.36 (2.52-2.60: 2.38)
@@ -53,13 +54,10 @@ def ensure_perf_analyzer(directory: Path | None = None) -> Path:
     venv = directory / "venv"
     binary = venv / "bin" / "perf_analyzer"
     if not binary.exists():
-        print(f"perf: installing perf_analyzer ({PERF_ANALYZER_PIN}) into {venv} (first run only, about 20 s)...",
-              file=sys.stderr, flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", PERF_ANALYZER_PIN], check=True)
+        install_tool(venv, [PERF_ANALYZER_PIN], "perf_analyzer", "about 20 s")
     lib = directory / "lib"
     lib.mkdir(parents=True, exist_ok=True)
-    carried = _pytriton_libs()
+    carried = embedded.pytriton_libs()
     for name, pattern in LIBRARIES.items():
         found = sorted(carried.glob(pattern))
         if not found:
@@ -76,10 +74,12 @@ def ensure_perf_analyzer(directory: Path | None = None) -> Path:
     return wrapper
 
 
-def _pytriton_libs() -> Path:
-    import pytriton
-
-    return Path(pytriton.__file__).resolve().parent.parent / "nvidia_pytriton.libs"
+def install_tool(venv: Path, pins: list[str], what: str, duration: str) -> None:
+    """A virtual environment of its own for a tool whose pins clash with the project's, saying so while it works."""
+    print(f"installing {what} ({', '.join(pins)}) into {venv} (first run only, {duration})...", file=sys.stderr,
+          flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", *pins], check=True)
 
 
 def input_data(endpoint: str, samples: int = SAMPLES) -> dict:

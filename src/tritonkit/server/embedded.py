@@ -98,7 +98,7 @@ def prepare_backends(directory: Path | None = None) -> Path:
 def server_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment tritonserver and its Python stubs need."""
     env = dict(os.environ if base is None else base)
-    libraries = [sysconfig.get_config_var("LIBDIR") or "", _pytriton_libs()]
+    libraries = [sysconfig.get_config_var("LIBDIR") or "", str(pytriton_libs())]
     env["LD_LIBRARY_PATH"] = _join_paths(libraries, env.get("LD_LIBRARY_PATH"))
     # The stub's embedded interpreter ignores PYTHONPATH but finds `python3` on PATH and, from the
     # pyvenv.cfg beside it, takes this environment's site-packages: put our interpreter first.
@@ -140,8 +140,9 @@ def guard_command(settings: ServerSettings, private: PrivatePorts, health_file: 
     return argv
 
 
-def _pytriton_libs() -> str:
-    return str(pytriton_root().parent.parent / "nvidia_pytriton.libs")
+def pytriton_libs() -> Path:
+    """The libraries the ``nvidia-pytriton`` wheel bundles (renamed, as auditwheel does)."""
+    return pytriton_root().parent.parent / "nvidia_pytriton.libs"
 
 
 def _join_paths(entries: list[str], existing: str | None) -> str:
