@@ -75,21 +75,29 @@ def _point(system, workload, concurrency, throughput, p95, repeat=1):
 
 def test_report_states_each_target_with_its_figure(tmp_path):
     points = [_point(report.BASELINE, "short", 8, 50.0, 200.0), _point(report.OURS, "short", 8, 160.0, 60.0),
-              _point(report.OURS, "short", 16, 170.0, 100.0), _point("Triton gRPC INT8", "short", 16, 300.0, 50.0)]
+              _point(report.OURS, "short", 16, 170.0, 100.0), _point(report.INT8, "short", 8, 210.0, 40.0),
+              _point(report.INT8, "short", 16, 300.0, 50.0), _point(report.BASELINE, "long", 1, 20.0, 50.0),
+              _point(report.OURS, "long", 1, 22.0, 60.0), _point(report.BASELINE, "long", 2, 20.0, 100.0),
+              _point(report.OURS, "long", 2, 22.0, 90.0)]
     results = {"date": "d", "duration_s": 60, "machine": "m", "command": "python -m tritonkit.bench", "note": "",
                "server_cpus": "1", "client_cpus": "0", "shared_cpus": [],
                "settings": {"requests": 1000, "max_seconds": 8, "repeats": 1, "warmup_seconds": 2},
                "agreement": {"short": {"inputs": 4, "same_label": 4, "max_probability_difference": 1e-6}},
-               "accuracy": {"1": 0.9, "2": 0.9},
+               "accuracy": {"1": 0.9, "2": 0.9}, "int8_min_cosine": 0.98,
                "ceiling": [{"model": "minilm_sentiment", "version": 1, "workload": "short", "batch": 4,
                             "rows_per_s": 200.0},
                            {"model": "minilm_sentiment", "version": 2, "workload": "short", "batch": 2,
                             "rows_per_s": 400.0}],
                "points": points}
     text = report.markdown(json.loads(json.dumps(results)))
-    assert ("3.20x (160.0 vs 50.0 req/s); p95 60.0 vs 200.0 ms; the in-process ceiling itself is 4.00x the baseline"
-            " | yes") in text
-    assert "| 85% (170.0 req/s at c=16 vs 200.0/s at batch 4) | yes |" in text
-    assert "1.76x at saturation; held-out accuracy drop 0.0 points | yes" in text
+    assert ("| Triton gRPC (short) at concurrency 8 >= 3x the baseline's throughput | 3.20x (160.0 vs 50.0 req/s); "
+            "the in-process ceiling itself is 4.00x the baseline | yes |") in text
+    assert ("| Triton gRPC INT8 (short) at concurrency 8 >= 4x the baseline's throughput | 4.20x (210.0 vs 50.0 "
+            "req/s); the in-process ceiling itself is 8.00x the baseline | yes |") in text
+    assert ("| Triton gRPC (short) at saturation >= 90% of its in-process ceiling | 85% (170.0 req/s at c=16 vs "
+            "200.0/s at batch 4) | **no** (short by 5 points) |") in text
+    assert "| Triton gRPC INT8 (short) at saturation >= 90% of its in-process ceiling | 75% (300.0" in text
+    assert "| c=1: 60 vs 50 ms | **no** (worse at 1 of 2) |" in text
+    assert "accuracy drop 0.0 points; min cosine 0.9800 | **no** (FP32 stays the default) |" in text
     report.plot(results, tmp_path / "plot.png")
     assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"

@@ -287,6 +287,12 @@ def accuracy() -> dict:
     return values
 
 
+def int8_cosine() -> float:
+    """The INT8 encoder's min cosine to FP32 sentence-transformers on the held-out texts, as `make export` measured."""
+    record = json.loads((paths.model_repository() / "minilm_encoder" / "2" / RECORD_NAME).read_text())
+    return record["metric"]
+
+
 def check_exported() -> None:
     missing = [str(path) for path in (pytorch_weights_path(paths.model_repository(), "minilm_sentiment"),
                                        pytorch_weights_path(paths.model_repository(), "digit_resnet"),
@@ -357,7 +363,8 @@ def main(argv=None) -> int:
         "client_cpus": args.client_cpus, "server_cpus": args.server_cpus, "shared_cpus": sorted(shared),
         "settings": {"requests": args.requests, "max_seconds": args.max_seconds, "repeats": args.repeats,
                      "warmup_seconds": args.warmup_seconds},
-        "agreement": checks, "accuracy": accuracy(), "ceiling": ceilings, "points": points,
+        "agreement": checks, "accuracy": accuracy(), "int8_min_cosine": int8_cosine(), "ceiling": ceilings,
+        "points": points,
     }
     results["summary"] = report.summarize(points)
     (args.out / "README.md").write_text(report.markdown(results))

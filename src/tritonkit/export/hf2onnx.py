@@ -1,8 +1,9 @@
 """HuggingFace transformers -> ONNX: a sentence encoder with pooling in the graph, dynamic batch and sequence.
 
-transformers 5.x models export through ``torch.onnx.export(dynamo=True)`` when wrapped in a module that
-passes keyword arguments (and explicit ``token_type_ids``); the wrapper here also puts sentence-transformers'
-mean pooling and L2 normalization into the graph, so clients get finished embeddings.
+transformers 5.x models export when wrapped in a module that passes keyword arguments (and explicit
+``token_type_ids``); the wrapper here also puts sentence-transformers' mean pooling and L2 normalization into
+the graph, so clients get finished embeddings. They are traced with the TorchScript exporter, whose graph ONNX
+Runtime runs about 10 % faster than the dynamo exporter's (see ``torch2onnx``).
 """
 
 from __future__ import annotations
@@ -53,10 +54,11 @@ def quiet_transformers() -> None:
 
 
 def convert(module, examples: dict[str, np.ndarray], output_names: list[str], max_sequence: int):
-    """Exports a (input_ids, attention_mask) module with dynamic ``batch`` and ``sequence`` axes."""
+    """Exports a (input_ids, attention_mask) module with dynamic ``batch`` and ``sequence`` axes (TorchScript)."""
     import torch
 
     tensors = tuple(torch.from_numpy(examples[name]) for name in INPUT_NAMES)
     return torch2onnx.convert(
-        module, tensors, input_names=list(INPUT_NAMES), output_names=output_names, max_sequence=max_sequence
+        module, tensors, input_names=list(INPUT_NAMES), output_names=output_names, max_sequence=max_sequence,
+        torchscript=True,
     )

@@ -102,7 +102,8 @@ def export_model(spec: ModelSpec, repository: Path, current: str,
         built = spec.build()
         graphs = {1: ("ONNX FP32", built.onnx_model, spec.atol)}
         if spec.int8_atol is not None:
-            graphs[2] = ("ONNX INT8 (dynamic, per-channel)", quantize_int8(built.onnx_model), spec.int8_atol)
+            graphs[2] = ("ONNX INT8 (dynamic, per-channel, 7-bit weights)", quantize_int8(built.onnx_model),
+                         spec.int8_atol)
     except ExportError:
         raise
     except Exception as exc:
