@@ -14,10 +14,11 @@ DIGITS_TRAIN_IMAGES = 1500  # load_digits rows [0, 1500) train the digit model; 
 
 # Word pieces: sentence-transformers' max_seq_length for all-MiniLM-L6-v2; the LSTM truncates there too.
 MAX_TOKENS = 256
-# The tokenizer steps pad each request to the smallest bucket that holds it. A padded token costs as much as a
-# real one, and on a few CPU cores batching gains little beyond short texts (bench/results/TUNING.md, steps 2
-# and 7): coarse buckets up to 64 pieces let short texts batch; above that a step of 8 keeps the padding of
-# ~100-word texts (107-137 pieces) at 3 % (it was 10 % with 128/160 buckets).
-LENGTH_BUCKETS = (16, 24, 32, 48, *range(64, MAX_TOKENS + 1, 8))
+# The tokenizer steps pad each request to the smallest bucket that holds it; a longer request keeps its own length.
+# A padded token costs as much as a real one, and on a few CPU cores only short texts gain from batching (the
+# ceiling's best batch is 2-4 for them, 1 for ~100-word texts): the buckets let short texts batch, while long ones
+# are neither padded (they were by 10 % with 128/160 buckets) nor batched, which raised their p95 (requests batch
+# only when their shapes agree). bench/results/TUNING.md, steps 2 and 7.
+LENGTH_BUCKETS = (16, 24, 32, 48, 64)
 
 SENTIMENT_ENDPOINTS = ("text_sentiment", "lstm_sentiment")

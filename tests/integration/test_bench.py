@@ -2,12 +2,15 @@
 
 import asyncio
 import json
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 from conftest import infer_over
 
-from tritonkit.bench import baseline, inputs, loadgen, report
+from tritonkit.bench import baseline, cpu, inputs, loadgen, report
 from tritonkit.bench.__main__ import int8_repository, unbatched_repositories
 
 pytestmark = pytest.mark.integration
@@ -89,15 +92,33 @@ def test_report_states_each_target_with_its_figure(tmp_path):
                            {"model": "minilm_sentiment", "version": 2, "workload": "short", "batch": 2,
                             "rows_per_s": 400.0}],
                "points": points}
+    points[1]["cpu"] = {"stub minilm_sentiment": 70.0, "stub minilm_tokenizer": 10.0,
+                        "tritonserver other threads": 20.0}
     text = report.markdown(json.loads(json.dumps(results)))
     assert ("| Triton gRPC (short) at concurrency 8 >= 3x the baseline's throughput | 3.20x (160.0 vs 50.0 req/s); "
-            "the in-process ceiling itself is 4.00x the baseline | yes |") in text
+            "the in-process ceiling itself is 4.00x the baseline; CPU a request: 6.25 ms on the server (model 4.38, "
+            "other Python steps 0.62, tritonserver 1.25) against the baseline's 20.00 ms of its one CPU | yes |"
+            ) in text
     assert ("| Triton gRPC INT8 (short) at concurrency 8 >= 4x the baseline's throughput | 4.20x (210.0 vs 50.0 "
             "req/s); the in-process ceiling itself is 8.00x the baseline | yes |") in text
-    assert ("| Triton gRPC (short) at saturation >= 90% of its in-process ceiling | 85% (170.0 req/s at c=16 vs "
-            "200.0/s at batch 4) | **no** (short by 5 points) |") in text
-    assert "| Triton gRPC INT8 (short) at saturation >= 90% of its in-process ceiling | 75% (300.0" in text
+    assert ("| Triton gRPC (short) at saturation >= 90% of its in-process ceiling | 85.0% (170.0 req/s at c=16 vs "
+            "200.0/s at batch 4) | **no** (short by 5.0 points) |") in text
+    assert "| Triton gRPC INT8 (short) at saturation >= 90% of its in-process ceiling | 75.0% (300.0" in text
     assert "| c=1: 60 vs 50 ms | **no** (worse at 1 of 2) |" in text
     assert "accuracy drop 0.0 points; min cosine 0.9800 | **no** (FP32 stays the default) |" in text
     report.plot(results, tmp_path / "plot.png")
     assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cpu_shares_name_the_front_and_the_launcher():
+    # Stand-ins with the front's and the launcher's module names as their last argument (python -m puts it there).
+    names = {}
+    for module in ("tritonkit.server.guard", "tritonkit.server"):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(10)", module])
+        try:
+            time.sleep(0.2)
+            names[module] = cpu._label(child.pid)
+        finally:
+            child.kill()
+            child.wait()
+    assert names == {"tritonkit.server.guard": "front (HTTP and gRPC)", "tritonkit.server": "launcher (watchdog)"}

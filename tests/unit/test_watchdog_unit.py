@@ -1,5 +1,6 @@
 """The watchdog's pieces without a server: finding stubs in /proc, the health file, what the guard answers."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from tritonkit.server.watchdog import (
     NATIVE_STUB_BACKENDS,
     HealthFile,
     Watchdog,
+    _reread,
     clear_orphans,
     stubs_of,
 )
@@ -37,7 +39,14 @@ def test_stubs_are_found_under_their_parent_with_model_version_and_state(tmp_pat
         os.kill(stub.pid, signal.SIGSTOP)
         time.sleep(0.2)
         assert stubs_of(parent.pid)[0].state == "T"  # what the watchdog reads as a stopped stub
+        # Between full walks the watchdog re-reads the stubs it knows: the state is fresh, another parent's is not its
+        assert _reread([stub], parent.pid) == [dataclasses.replace(stub, state="T")]
+        assert _reread([stub], os.getpid()) == []
         os.kill(stub.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _reread([stub], parent.pid)[0].state != "Z" and time.monotonic() < deadline:  # unreaped: a zombie
+            time.sleep(0.05)
+        assert _reread([stub], parent.pid)[0].state == "Z"
     finally:
         parent.kill()
         parent.wait()

@@ -145,11 +145,12 @@ def unbatched_repositories(root: Path) -> list[Path]:
     return repositories
 
 
-def direct_http(log: Path) -> str:
-    """tritonserver's own HTTP address behind the guard, from its log."""
-    match = re.search(r"Started HTTPService at (\S+?)\"?$", log.read_text(), re.MULTILINE)
+def direct_address(log: Path, service: str) -> str:
+    """tritonserver's own address of ``service`` (``HTTPService``, ``GRPCInferenceService``) behind the front,
+    from its log."""
+    match = re.search(rf"Started {service} at (\S+?)\"?$", log.read_text(), re.MULTILINE)
     if not match:
-        raise SystemExit(f"error: no 'Started HTTPService' line in {log}")
+        raise SystemExit(f"error: no 'Started {service}' line in {log}")
     return match.group(1)
 
 
@@ -175,11 +176,14 @@ def plan(servers: dict, baselines: dict) -> list[dict]:
         triton("Triton gRPC INT8", "grpc", main["grpc"], "text_sentiment_int8", workload, server=main)
         triton("Triton gRPC unbatched", "grpc", unbatched["grpc"], "text_sentiment", workload, server=unbatched)
     triton("Triton HTTP no guard", "http", main["http_direct"], "text_sentiment", "short", server=main)
+    triton("Triton gRPC no front", "grpc", main["grpc_direct"], "text_sentiment", "short", server=main)
     rows.append({"system": "baseline Flask+PyTorch", "workload": "digits", "server": None,
                  "make": lambda: loadgen.FlaskTarget("baseline", baselines["digits"], pngs, None)})
     triton("Triton gRPC", "grpc", main["grpc"], "digit_classifier", "digits", server=main,
            input_name="IMAGE", payloads=pngs)
     triton("Triton HTTP", "http", main["http"], "digit_classifier", "digits", server=main,
+           input_name="IMAGE", payloads=pngs)
+    triton("Triton gRPC no front", "grpc", main["grpc_direct"], "digit_classifier", "digits", server=main,
            input_name="IMAGE", payloads=pngs)
     return rows
 
@@ -340,7 +344,8 @@ def main(argv=None) -> int:
             baselines[f"{model}_log"] = log
         for server in servers.values():
             server["owner"].wait_until_ready(SERVER_READY_TIMEOUT_S)
-        servers["main"]["http_direct"] = direct_http(servers["main"]["log"])
+        servers["main"]["http_direct"] = direct_address(servers["main"]["log"], "HTTPService")
+        servers["main"]["grpc_direct"] = direct_address(servers["main"]["log"], "GRPCInferenceService")
         for model in ("sentiment", "digits"):
             wait_baseline(baselines[model], baselines[f"{model}_log"])
         print(f"systems up in {time.time() - started:.0f} s; logs in {work}", flush=True)

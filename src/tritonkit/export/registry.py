@@ -86,15 +86,17 @@ STEPS: dict[str, StepSpec] = {
     for step in (
         StepSpec(
             "minilm_tokenizer", "TokenizerStep",
-            "TEXT -> MiniLM word pieces ([CLS] ... [SEP]), padded per request to a length bucket, truncated at "
-            f"{catalog.MAX_TOKENS}. Code: src/tritonkit/steps/steps.py.",
+            "TEXT -> MiniLM word pieces ([CLS] ... [SEP]), padded per request to a length bucket (up to "
+            f"{catalog.LENGTH_BUCKETS[-1]} pieces; longer ones unpadded), truncated at {catalog.MAX_TOKENS}. "
+            "Code: src/tritonkit/steps/steps.py.",
             inputs=(TEXT,), outputs=(Like("minilm_sentiment", "input_ids"), Like("minilm_sentiment", "attention_mask")),
             parameters=MAX_TOKENS,
         ),
         StepSpec(
             "lstm_tokenizer", "TokenizerStep",
             "TEXT -> the LSTM's word pieces (its own vocabulary, no [CLS]/[SEP]), padded per request to a length "
-            f"bucket, truncated at {catalog.MAX_TOKENS}. Code: src/tritonkit/steps/steps.py.",
+            f"bucket (up to {catalog.LENGTH_BUCKETS[-1]} pieces; longer ones unpadded), truncated at "
+            f"{catalog.MAX_TOKENS}. Code: src/tritonkit/steps/steps.py.",
             inputs=(TEXT,),
             outputs=(Like("lstm_sentiment_classifier", "input_ids"),
                      Like("lstm_sentiment_classifier", "attention_mask")),

@@ -100,6 +100,19 @@ def stubs_of(server_pid: int) -> list[Stub]:
     return [stub for stub in map(_stub, children_of(server_pid)) if stub is not None]
 
 
+def _reread(stubs: list[Stub], server_pid: int) -> list[Stub]:
+    """``stubs`` with their state read again; a gone one (or its pid now another process's) is left out."""
+    found = []
+    for stub in stubs:
+        try:
+            fields = Path(f"/proc/{stub.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and fields[1] == str(server_pid):  # field 4: the parent's pid
+            found.append(dataclasses.replace(stub, state=fields[0]))
+    return found
+
+
 def _stub_argv(pid: int) -> list[bytes] | None:
     """A stub's command line (``stub model_file region default_size growth_size parent_pid ...``), or None for any
     other process (or one gone)."""
@@ -204,6 +217,7 @@ class Watchdog(threading.Thread):
         self._instances: dict[str, int] = {}  # model -> stubs per version (0: no stub, e.g. an ensemble)
         self._dependents: dict[str, set[str]] = {}  # model -> ensembles that use it
         self._history: dict[str, list[float]] = {}
+        self._known: list[Stub] | None = None  # the stubs found by the last full walk, re-read each pass
 
     def run(self) -> None:
         while not self.stopping.wait(POLL_S):
@@ -221,9 +235,24 @@ class Watchdog(threading.Thread):
                 return
 
     def check(self) -> None:
-        """One pass: reload every model with a missing, stopped or hung stub."""
-        stubs = stubs_of(self.server_pid)
-        for model, version in self._ready_versions():
+        """One pass: reload every model with a missing, stopped or hung stub.
+
+        The stubs found last pass are re-read first (a /proc stat file each). Only when one of them is gone or a
+        READY model lacks stubs does the pass walk tritonserver's /proc children: that reads a file per thread, and
+        tritonserver runs about 670, so walking every pass cost 19 ms, 7 % of a CPU at 4 passes a second.
+        """
+        ready = self._ready_versions()
+        if self._known is not None and self._trouble(ready, known := _reread(self._known, self.server_pid)) is None:
+            self._known = known
+            return
+        self._known = stubs_of(self.server_pid)
+        trouble = self._trouble(ready, self._known)
+        if trouble is not None:
+            self.recover(*trouble)
+
+    def _trouble(self, ready: list[tuple[str, str]], stubs: list[Stub]) -> tuple[str, str, list[Stub]] | None:
+        """The first READY model with a missing, stopped or hung stub: (model, cause, stubs to kill), else None."""
+        for model, version in ready:
             expected = self._expected(model)
             if not expected:
                 continue
@@ -232,9 +261,8 @@ class Watchdog(threading.Thread):
             alive = [s for s in mine if s.state not in ("T", "Z", "X")]
             hung = [s for s in alive if self._busy_for(s) > self.hang_s]
             if stopped or hung or len(alive) < expected:
-                cause = "stopped" if stopped else "hung" if hung else "died"
-                self.recover(model, cause, stopped + hung)
-                return  # the index changed under us: start the next pass afresh
+                return model, "stopped" if stopped else "hung" if hung else "died", stopped + hung
+        return None  # the caller recovers one model a pass: the index changes under a reload
 
     def _busy_for(self, stub: Stub) -> float:
         return 0.0 if self.heartbeats is None else busy_for(self.heartbeats, stub.pid)

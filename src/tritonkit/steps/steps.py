@@ -83,12 +83,13 @@ class TokenizerStep(BatchStep):
     """TEXT BYTES [1] -> input_ids, attention_mask INT64 [bucket] with the tokenizer.json beside this model.
 
     Parameters: ``max_tokens`` (truncation, default ``catalog.MAX_TOKENS``). Each request is padded to the smallest
-    length bucket of ``catalog.LENGTH_BUCKETS`` that holds its longest row, so the model step batches similar lengths.
+    length bucket of ``catalog.LENGTH_BUCKETS`` that holds its longest row, so the model step batches similar short
+    texts; a longer request keeps its own length.
     """
 
     def setup(self):
         max_tokens = int(self.parameters.get("max_tokens", catalog.MAX_TOKENS))
-        self.buckets = tuple(bucket for bucket in texts.LENGTH_BUCKETS if bucket < max_tokens) + (max_tokens,)
+        self.buckets = tuple(bucket for bucket in texts.LENGTH_BUCKETS if bucket <= max_tokens)
         self.tokenizer = texts.load_tokenizer(self.version_dir / "tokenizer.json", max_tokens)
 
     def read(self, request):

@@ -28,11 +28,11 @@ def decode_text(raw, row: int, max_bytes: int = MAX_TEXT_BYTES) -> str:
 
 
 def bucket_length(length: int, buckets: tuple[int, ...] = LENGTH_BUCKETS) -> int:
-    """The smallest bucket holding ``length`` tokens (lengths above the last bucket were truncated to it)."""
+    """The smallest bucket holding ``length`` tokens; above the last bucket, ``length`` itself (no padding)."""
     for bucket in buckets:
         if length <= bucket:
             return bucket
-    return buckets[-1]
+    return length
 
 
 def pad_to_bucket(rows: list[list[int]], buckets: tuple[int, ...] = LENGTH_BUCKETS) -> dict[str, np.ndarray]:
