@@ -12,6 +12,7 @@ from conftest import infer_over
 
 from tritonkit.bench import baseline, cpu, inputs, loadgen, report
 from tritonkit.bench.__main__ import int8_repository, unbatched_repositories
+from tritonkit.server import guard
 
 pytestmark = pytest.mark.integration
 
@@ -112,8 +113,10 @@ def test_report_states_each_target_with_its_figure(tmp_path):
 
 def test_cpu_shares_name_the_front_and_the_launcher():
     # Stand-ins with the front's and the launcher's module names as their last argument (python -m puts it there).
+    front = guard.__name__
+    launcher = front.rsplit(".", 1)[0]
     names = {}
-    for module in ("tritonkit.server.guard", "tritonkit.server"):
+    for module in (front, launcher):
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(10)", module])
         try:
             time.sleep(0.2)
@@ -121,4 +124,4 @@ def test_cpu_shares_name_the_front_and_the_launcher():
         finally:
             child.kill()
             child.wait()
-    assert names == {"tritonkit.server.guard": "front (HTTP and gRPC)", "tritonkit.server": "launcher (watchdog)"}
+    assert names == {front: "front (HTTP and gRPC)", launcher: "launcher (watchdog)"}
