@@ -98,7 +98,8 @@ def test_report_states_each_target_with_its_figure(tmp_path):
     text = report.markdown(json.loads(json.dumps(results)))
     assert ("| Triton gRPC (short) at concurrency 8 >= 3x the baseline's throughput | 3.20x (160.0 vs 50.0 req/s); "
             "the in-process ceiling itself is 4.00x the baseline; CPU a request: 6.25 ms on the server (model 4.38, "
-            "other Python steps 0.62, tritonserver 1.25) against the baseline's 20.00 ms of its one CPU | yes |"
+            "other Python steps 0.62, tritonserver 1.25, front 0.00) against the baseline's 20.00 ms of its one CPU "
+            "| yes |"
             ) in text
     assert ("| Triton gRPC INT8 (short) at concurrency 8 >= 4x the baseline's throughput | 4.20x (210.0 vs 50.0 "
             "req/s); the in-process ceiling itself is 8.00x the baseline | yes |") in text

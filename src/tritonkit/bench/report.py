@@ -248,8 +248,10 @@ def _cpu_per_request(ours: dict, base: dict, workload: str) -> str:
 
     steps = [name for name in shares if name.startswith("stub ") and name != model]
     server = [name for name in shares if name.startswith("tritonserver")]
+    front = [name for name in shares if name.startswith(("front", "HTTP guard"))]
     return (f"; CPU a request: {per_request(shares):.2f} ms on the server (model {per_request([model]):.2f}, "
-            f"other Python steps {per_request(steps):.2f}, tritonserver {per_request(server):.2f}) against the "
+            f"other Python steps {per_request(steps):.2f}, tritonserver {per_request(server):.2f}, "
+            f"front {per_request(front):.2f}) against the "
             f"baseline's {1000 / base['throughput']:.2f} ms of its one CPU")
 
 
