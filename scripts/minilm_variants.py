@@ -130,6 +130,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     logging.getLogger().setLevel(logging.ERROR)  # the quantizers narrate every node on the root logger
+    logging.getLogger("onnxruntime").setLevel(logging.ERROR)  # ... and on ORT's own (matmul_nbits_quantizer)
     from tritonkit.export import hf2onnx, text
 
     hf2onnx.quiet_transformers()
