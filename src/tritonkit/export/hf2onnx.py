@@ -3,7 +3,7 @@
 transformers 5.x models export when wrapped in a module that passes keyword arguments (and explicit
 ``token_type_ids``); the wrapper here also puts sentence-transformers' mean pooling and L2 normalization into
 the graph, so clients get finished embeddings. They are traced with the TorchScript exporter, whose graph ONNX
-Runtime runs about 10 % faster than the dynamo exporter's (see ``torch2onnx``).
+Runtime runs 5-12 % faster than the dynamo exporter's (see ``torch2onnx``).
 """
 
 from __future__ import annotations

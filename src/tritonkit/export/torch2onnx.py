@@ -1,9 +1,9 @@
 """PyTorch -> ONNX with named inputs, outputs and dynamic axes.
 
 The dynamo exporter is the default. ``torchscript=True`` takes the TorchScript tracer instead, for the
-transformer encoders: ONNX Runtime runs its graph of MiniLM about 10 % faster on one CPU (28.5 against 25.0
-rows/s at batch 1 and 128 tokens, 155 against 142 at 16; AMD EPYC, ORT 1.31), because ORT's own graph
-optimizations recognize its attention and layer-norm patterns (bench/results/TUNING.md, step 6).
+transformer encoders: ONNX Runtime runs its graph of MiniLM 5-12 % faster on one CPU (27.1 against 24.6
+rows/s at batch 1 and 128 tokens, 144.4 against 137.8 at 16; AMD EPYC, ORT 1.31; scripts/minilm_variants.py),
+because ORT's own load-time optimizations recognize more of it (bench/results/TUNING.md, step 6).
 """
 
 from __future__ import annotations
@@ -58,13 +58,11 @@ def convert(
             exported = onnx.load(path)
             _fix_output_dims(exported, module, example_inputs)
             return exported
-        else:
-            batch = torch.export.Dim(BATCH_AXIS, min=1)
-            dims = {0: batch}
-            if max_sequence is not None:
-                dims[1] = torch.export.Dim(SEQUENCE_AXIS, min=1, max=max_sequence)
-            torch.onnx.export(module, tuple(example_inputs), path, dynamic_shapes=tuple(dict(dims) for _ in
-                              example_inputs), opset_version=opset, dynamo=True, **names)
+        dims = {0: torch.export.Dim(BATCH_AXIS, min=1)}
+        if max_sequence is not None:
+            dims[1] = torch.export.Dim(SEQUENCE_AXIS, min=1, max=max_sequence)
+        torch.onnx.export(module, tuple(example_inputs), path, dynamic_shapes=tuple(dict(dims) for _ in example_inputs),
+                          opset_version=opset, dynamo=True, **names)
         return onnx.load(path)
 
 
