@@ -65,8 +65,8 @@ fuzz: export ## only the fuzzers of make test: a real server over HTTP (schemath
 soak: export ## 10-minute soak under mixed HTTP and gRPC load; resident memory of tritonserver, the front and every stub into bench/results/SOAK.md
 	$(PY) -m tritonkit.loadtest.soak $(SOAK_ARGS)
 
-drill: export ## REPLICAS replicas behind HAProxy: the split, the autoscaler's recording rule under load and idle, a failover; ~5 min, into bench/results/REPLICAS.md
-	$(PY) -m tritonkit.deploy.drill --replicas $(REPLICAS)
+drill: export ## REPLICAS replicas behind HAProxy (CONTAINERS=1: as containers): the split, the autoscaler's rule under load and idle, a failover; ~5 min, into bench/results/REPLICAS.md (REPLICAS_CONTAINERS.md)
+	$(PY) -m tritonkit.deploy.drill --replicas $(REPLICAS) $(if $(CONTAINERS),--containers)
 
 bench: export ## side-by-side benchmark (Flask+PyTorch vs Triton vs ORT in process), ~25 min, into bench/results/
 	$(PY) -m tritonkit.bench $(BENCH_ARGS)

@@ -177,3 +177,35 @@ def _site() -> list[str]:
     import site
 
     return site.getsitepackages()
+
+
+def test_docker_run_sets_a_cpu_limit_only_when_asked():
+    assert not any(arg.startswith("--cpus") for arg in docker.run_command(SETTINGS))
+    command = docker.run_command(SETTINGS, cpus=1.5)
+    assert "--cpus=1.5" in command and command.index("--cpus=1.5") < command.index(docker.LOCAL_TAG)
+    with pytest.raises(ValueError, match="above 0"):
+        docker.run_command(SETTINGS, cpus=0)
+
+
+@pytest.mark.parametrize(("value", "accepted"), [("1.5", True), ("0", False), ("-1", False), ("many", False)])
+def test_cli_takes_a_positive_cpu_limit_for_the_container(value, accepted):
+    done = subprocess.run(
+        [sys.executable, "-m", "tritonkit.server", "--container", "--engine", "podman", "--cpus", value, "--dry-run"],
+        capture_output=True, text=True, cwd=paths.root(), timeout=60,
+        env={"PATH": "/usr/bin:/bin", "TRITON_ADMIN_KEY": "c" * 24},
+    )
+    if accepted:
+        assert done.returncode == 0 and " --cpus=1.5 " in done.stdout, done.stderr
+    else:
+        assert done.returncode == 2 and "is not a CPU count above 0" in done.stderr
+
+
+def test_a_replica_container_passes_its_cpu_limit_to_the_container_launcher(monkeypatch, tmp_path):
+    from tritonkit.server import process
+
+    spawned = []
+    monkeypatch.setattr(process, "spawn", lambda argv, **_: spawned.append(argv))
+    monkeypatch.setattr(docker.subprocess, "run", lambda *args, **kwargs: None)  # the `rm -f` of a leftover
+    docker.ContainerServer(SETTINGS, "replica", tmp_path / "log", "podman", cpus=1.5).start()
+    (argv,) = spawned
+    assert argv[argv.index("--cpus") + 1] == "1.5"

@@ -68,3 +68,15 @@ def test_a_missing_tool_is_named_with_the_install_command(monkeypatch, tmp_path,
     monkeypatch.setattr(replicas.shutil, "which", lambda program: None)
     with pytest.raises(replicas.ToolMissing, match="haproxy and prometheus not found.*apt-get install"):
         replicas.Replicas(layout, tmp_path)
+
+
+@pytest.mark.parametrize(("cpus", "limit"), [(1, 1.0), (2, 1.5), (8, 7.5)])
+def test_each_replica_container_leaves_headroom_for_a_restarting_one(cpus, limit):
+    assert replicas.container_cpu_limit(cpus) == limit
+
+
+def test_replicas_as_containers_get_the_limit_unless_told_otherwise(monkeypatch, tmp_path, layout):
+    monkeypatch.setattr(replicas.docker, "engine", lambda choice: "podman")
+    monkeypatch.setattr(replicas.shutil, "which", lambda program: f"/usr/bin/{program}")
+    assert replicas.Replicas(layout, tmp_path, containers=True).container_cpus == replicas.container_cpu_limit()
+    assert replicas.Replicas(layout, tmp_path, containers=True, container_cpus=1.0).container_cpus == 1.0

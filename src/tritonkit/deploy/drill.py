@@ -19,6 +19,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -38,6 +39,7 @@ from tritonkit.server.watchdog import tritonserver_of
 RULE = "tritonkit_queue_ms_per_request"
 PUBLIC_ENDPOINTS = ("text_sentiment", "lstm_sentiment", "text_embedding", "digit_classifier", "diabetes_regressor",
                     "cancer_classifier")
+_STUB_FAULT = re.compile(r"traps: triton_python_b")
 _SUCCESS = re.compile(r'^nv_inference_request_success\{model="([^"]+)",version="[^"]+"\} (\S+)$', re.MULTILINE)
 
 
@@ -74,6 +76,13 @@ def traffic(replicas: Replicas, concurrency: int, failures: list[dict] | None = 
 
 def errors(counts: dict[str, int]) -> dict[str, int]:
     return {name: count for name, count in counts.items() if name.startswith("error")}
+
+
+def stub_faults() -> int | None:
+    """How many Python backend stub faults the kernel has logged (``traps: triton_python_b ...``); None where the
+    kernel log cannot be read (not root). A stub that faults while its tritonserver starts takes the server down."""
+    done = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=30, check=False)
+    return None if done.returncode else len(_STUB_FAULT.findall(done.stdout))
 
 
 def split(replicas: Replicas, *, seconds: float = 10, concurrency: int = 4) -> dict:
@@ -118,7 +127,7 @@ def failover(replicas: Replicas, *, concurrency: int = 4, warmup_s: float = 5, a
         victim = tritonserver_of(launcher.pid)
         if victim is None:
             raise RuntimeError(f"no tritonserver under {replica_name(0)}'s launcher (pid {launcher.pid})")
-        before = answered(replicas)
+        before, faults_before = answered(replicas), stub_faults()
         os.kill(victim, signal.SIGKILL)
         killed = time.monotonic()
         out_after = rejoined_after = None
@@ -134,6 +143,7 @@ def failover(replicas: Replicas, *, concurrency: int = 4, warmup_s: float = 5, a
         time.sleep(after_rejoin_s)
         after = answered(replicas)
     restarted = tritonserver_of(launcher.pid)
+    faults_after = stub_faults()
     return {
         "concurrency": concurrency,
         "answered": sum(count for name, count in counts.items() if not name.startswith("error")),
@@ -147,6 +157,7 @@ def failover(replicas: Replicas, *, concurrency: int = 4, warmup_s: float = 5, a
         "restarted": restarted is not None and restarted != victim,
         "failures": [{**failure, "at": round(failure["at"] - killed, 2)} for failure in failures[:10]],
         "balancer_retries": balancer_retries(replicas),
+        "stub_faults": None if faults_before is None or faults_after is None else faults_after - faults_before,
     }
 
 
@@ -175,8 +186,10 @@ def markdown(report: dict) -> str:
     lines = [
         f"# {report['replicas']} replicas behind HAProxy", "",
         f"Command: `{report['command']}`. Machine: {report['machine']}. {report['date']}. Every replica is a "
-        "`python -m tritonkit.server` launcher (front, watchdog, tritonserver) on the same 2 cores as HAProxy, "
-        "Prometheus and the load generator.", "",
+        "`python -m tritonkit.server` launcher (front, watchdog, tritonserver)"
+        + (f", each in a container of the image (`--cpus={report['container_cpus']:g}`)"
+           if report.get("container_cpus") else "")
+        + " on the same 2 cores as HAProxy, Prometheus and the load generator.", "",
         f"## Split ({s['seconds']:g} s of mixed load, {s['concurrency']} clients, half HTTP and half gRPC)", "",
         "| replica | answers | share |", "|---|---|---|",
         *(f"| {replica_name(i)} | {count} | {share:.1%} |" for i, (count, share) in
@@ -200,6 +213,8 @@ def markdown(report: dict) -> str:
         f"{', '.join(f'{replica_name(i)} {n}' for i, n in enumerate(f['served_after_rejoin']))}.",
         f"- HAProxy's HTTP backend: {f['balancer_retries'].get('retries', 0)} requests retried, "
         f"{f['balancer_retries'].get('redispatched', 0)} of them on another replica.",
+        f"- Python backend stub faults in the kernel log meanwhile: "
+        f"{'not readable (not root)' if f.get('stub_faults') is None else f['stub_faults']}.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -215,7 +230,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--replicas", type=int, default=2, help="how many replicas")
     parser.add_argument("--containers", action="store_true", help="each replica the image in a container")
     parser.add_argument("--out", type=Path, default=None,
-                        help="folder for REPLICAS.md and replicas.json [default: bench/results]")
+                        help="folder for REPLICAS.md and replicas.json (REPLICAS_CONTAINERS.md and "
+                        "replicas_containers.json with --containers) [default: bench/results]")
     return parser.parse_args(argv)
 
 
@@ -242,9 +258,11 @@ def main(argv: list[str] | None = None) -> int:
         result["failover"] = failover(replicas, after_rejoin_s=after_rejoin_s)
     report = {"command": "python -m tritonkit.deploy.drill " + " ".join(argv if argv is not None else sys.argv[1:]),
               "date": started, "machine": soak.machine(), "replicas": args.replicas,
+              "container_cpus": replicas.container_cpus if args.containers else None,
               "after_rejoin_s": after_rejoin_s, **result}
-    (out / "replicas.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "REPLICAS.md").write_text(markdown(report))
+    stem = "replicas_containers" if args.containers else "replicas"
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / f"{stem.upper()}.md").write_text(markdown(report))
     print(markdown(report))
     return 0
 

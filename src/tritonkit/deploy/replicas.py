@@ -50,6 +50,10 @@ SCRAPE_INTERVAL_S = 2  # the recording rule's rate() windows (1m) hold 30 sample
 CHECK_INTERVAL_MS = 200  # how long a dead tritonserver can get requests before HAProxy takes it out
 STOP_GRACE_S = 20
 MAX_REPLICA_RESTARTS = 5  # launcher restarts per replica before giving up (a crash loop)
+# Containers: a CPU limit per replica that leaves this much of the machine to the others. Without one, a replica
+# starting beside a busy one got 0.01-0.3 of a CPU at equal weights (cgroups measured, README "Replicas here"), its
+# Python stubs missed the backend's 1-second health window, and Triton 2.51 aborted while loading.
+RESTART_HEADROOM_CPUS = 0.5
 
 
 class ToolMissing(RuntimeError):
@@ -201,7 +205,8 @@ def prometheus_config(layout: Layout, rules: Path) -> str:
 class Replicas:
     """N launchers, HAProxy in front, Prometheus beside: started, watched and stopped together. A context manager."""
 
-    def __init__(self, layout: Layout, run_dir: Path, *, containers: bool = False, engine: str = "auto"):
+    def __init__(self, layout: Layout, run_dir: Path, *, containers: bool = False, engine: str = "auto",
+                 container_cpus: float | None = None):
         missing = missing_tools()
         if missing:
             raise ToolMissing(f"{' and '.join(missing)} not found on PATH; {INSTALL_HINT}")
@@ -209,6 +214,7 @@ class Replicas:
         self.run_dir = run_dir
         self.containers = containers  # each replica the image in a container (docker.ContainerServer)
         self.engine = docker.engine(engine) if containers else ""
+        self.container_cpus = container_cpus or container_cpu_limit()  # each container's --cpus
         self.servers: list[TritonServer | docker.ContainerServer] = []
         self.restarts = [0] * len(layout.replicas)
         self.haproxy: subprocess.Popen | None = None
@@ -249,7 +255,7 @@ class Replicas:
         settings, log = self.layout.replicas[index], self.log_path(replica_name(index))
         if self.containers:
             name = f"tritonkit-{replica_name(index)}-{self.layout.http_port}"
-            return docker.ContainerServer(settings, name, log, self.engine).start()
+            return docker.ContainerServer(settings, name, log, self.engine, cpus=self.container_cpus).start()
         return TritonServer(settings, launcher=True, log_path=log).start()
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
@@ -328,7 +334,8 @@ class Replicas:
         self.stop()
 
     def banner(self) -> str:
-        lines = [f"\n{len(self.servers)} replicas ready behind HAProxy; Ctrl-C stops everything",
+        kind = f"containers, --cpus={self.container_cpus:g} each" if self.containers else "embedded launchers"
+        lines = [f"\n{len(self.servers)} replicas ({kind}) ready behind HAProxy; Ctrl-C stops everything",
                  f"  HTTP        {self.layout.http_url}",
                  f"  gRPC        {self.layout.grpc_url}",
                  f"  HAProxy     {self.layout.stats_url}/ (stats; /metrics for Prometheus)",
@@ -338,6 +345,13 @@ class Replicas:
                          f"metrics {replica.metrics_url}  log {self.log_path(replica_name(index))}")
         lines.append(f"  admin APIs need header '{ADMIN_HEADER}' (the same key on every replica)\n")
         return "\n".join(lines)
+
+
+def container_cpu_limit(cpus: int | None = None) -> float:
+    """Each replica container's CPU limit: the CPUs this process may use, less ``RESTART_HEADROOM_CPUS`` (at least
+    one CPU), so a replica that (re)starts beside busy ones always finds CPU to load its models."""
+    available = cpus if cpus is not None else len(os.sched_getaffinity(0))
+    return max(1.0, available - RESTART_HEADROOM_CPUS)
 
 
 def _wait_or_kill(process: subprocess.Popen) -> None:
@@ -394,6 +408,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--containers", action="store_true", default=bool(os.environ.get("CONTAINERS")),
                         help="run each replica as the image in a container (make image; docker, else podman) "
                         "[env CONTAINERS=1]")
+    parser.add_argument("--container-cpus", type=float, default=container_cpu_limit(),
+                        help="with --containers: each container's CPU limit (`run --cpus`); the default is the CPUs "
+                        f"this may use less {RESTART_HEADROOM_CPUS:g}, so a restarting replica finds CPU to load")
     parser.add_argument("--dry-run", action="store_true", help="print the HAProxy and Prometheus configs and stop")
     return parser.parse_args(argv)
 
@@ -413,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         print(prometheus_config(layout, paths.root() / RULES))
         return 0
     try:
-        replicas = Replicas(layout, args.run_dir or paths.root() / ".triton" / "replicas", containers=args.containers)
+        replicas = Replicas(layout, args.run_dir or paths.root() / ".triton" / "replicas", containers=args.containers,
+                            container_cpus=args.container_cpus)
     except (ToolMissing, docker.NoEngine) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

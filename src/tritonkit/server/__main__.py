@@ -108,10 +108,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="value of `docker run --gpus` for --container, e.g. 'all'; empty runs CPU-only [env DOCKER_GPUS]",
     )
     parser.add_argument("--name", default="tritonkit", help="with --container: the container's name")
+    parser.add_argument("--cpus", type=_cpu_limit, default=None,
+                        help="with --container: a CPU limit (`run --cpus`, as a pod's limits.cpu); replicas on one "
+                        "machine need one, see README 'Replicas here' [default: none]")
     parser.add_argument("--build-only", action="store_true",
                         help="with --container: build the image and stop (what `make image` runs)")
     parser.add_argument("--dry-run", action="store_true", help="print the command(s) instead of running them")
     return parser.parse_args(argv)
+
+
+def _cpu_limit(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a CPU count above 0, e.g. 1.5")
+    return value
 
 
 def settings_from(args: argparse.Namespace) -> ServerSettings:
@@ -191,7 +204,8 @@ def serve_container(settings: ServerSettings, args: argparse.Namespace) -> int:
     base = args.base or docker.default_base(engine)
     commands = [docker.build_command(args.image, engine_name=engine, base=base)]
     if not args.build_only:
-        commands.append(docker.run_command(settings, engine_name=engine, gpus=args.gpus, name=args.name))
+        commands.append(docker.run_command(settings, engine_name=engine, gpus=args.gpus, name=args.name,
+                                            cpus=args.cpus))
     if args.dry_run:
         for command in commands:
             print(shlex.join(command))

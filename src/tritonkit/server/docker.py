@@ -88,7 +88,7 @@ def build_command(image: str = DEFAULT_IMAGE, tag: str = LOCAL_TAG, *, engine_na
 
 
 def run_command(settings: ServerSettings, tag: str = LOCAL_TAG, *, engine_name: str = "docker", gpus: str = "",
-                name: str | None = None) -> list[str]:
+                name: str | None = None, cpus: float | None = None) -> list[str]:
     """Runs the image's launcher with ``settings``.
 
     Args:
@@ -97,6 +97,7 @@ def run_command(settings: ServerSettings, tag: str = LOCAL_TAG, *, engine_name: 
         engine_name: ``docker`` or ``podman`` (the same flags).
         gpus: value for ``--gpus`` (for example ``all``); empty runs without GPUs.
         name: the container's name (``--name``), for tools that inspect or stop it.
+        cpus: a CPU limit (``--cpus``, a CFS quota like a pod's ``limits.cpu``); None leaves it unlimited.
     """
     command = [engine_name, "run", "--rm", "--init", f"--shm-size={SHM_SIZE}", "--read-only",
                f"--tmpfs=/tmp:rw,nosuid,size={TMP_SIZE}", "--cap-drop=ALL",
@@ -105,6 +106,10 @@ def run_command(settings: ServerSettings, tag: str = LOCAL_TAG, *, engine_name: 
         command += ["--name", name]
     if gpus:
         command.append(f"--gpus={gpus}")
+    if cpus is not None:
+        if cpus <= 0:
+            raise ValueError(f"cpus={cpus:g}: a CPU limit must be above 0 (or None for none)")
+        command.append(f"--cpus={cpus:g}")
     for port in (settings.http_port, settings.grpc_port, settings.metrics_port):
         command += ["-p", f"{settings.host}:{port}:{port}"]
     return [*command, tag, *launcher_args(settings)]
@@ -116,8 +121,10 @@ class ContainerServer:
     The image must be built (``--build-only``); each instance runs one named container with ``settings``' ports.
     """
 
-    def __init__(self, settings: ServerSettings, name: str, log_path: Path, engine_name: str = "podman"):
+    def __init__(self, settings: ServerSettings, name: str, log_path: Path, engine_name: str = "podman",
+                 cpus: float | None = None):
         self.settings, self.name, self.log_path, self.engine_name = settings, name, log_path, engine_name
+        self.cpus = cpus
         self.environment = {**os.environ, **environment(engine_name), "TRITON_ADMIN_KEY": settings.admin_key}
         self.process: subprocess.Popen | None = None
 
@@ -128,6 +135,8 @@ class ContainerServer:
                        timeout=60, check=False)  # a container left by an owner killed with SIGKILL
         argv = [sys.executable, "-m", "tritonkit.server", "--container", "--engine", self.engine_name,
                 "--name", self.name, *launcher_args(self.settings)]
+        if self.cpus is not None:
+            argv += ["--cpus", f"{self.cpus:g}"]
         with self.log_path.open("ab") as output:
             self.process = spawn(argv, env=self.environment, cwd=str(paths.root()), output=output)
         return self

@@ -1,0 +1,61 @@
+"""The replicas of `make serve-replicas` as containers (issue #18): the failover drill passes that way too.
+
+Each replica is the image (built on the local base with podman, as tests/integration/test_container.py does) run by
+``python -m tritonkit.server --container``, behind the same HAProxy and Prometheus, with a CPU limit that leaves a
+restarting replica room to load (replicas.RESTART_HEADROOM_CPUS). Without it, the restarted tritonserver mostly
+aborted while loading (README "Replicas here": a starved stub, then Triton 2.51's use-after-free). Skips with the reason where podman, HAProxy or Prometheus cannot be
+installed. Bounded: about 3 minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from conftest import ADMIN_KEY
+from test_container import _install_podman
+
+from tritonkit.deploy import drill
+from tritonkit.deploy.replicas import Layout, Replicas, container_cpu_limit, install_tools
+from tritonkit.server.ports import free_ports
+
+READY_TIMEOUT_S = 300
+
+
+@pytest.fixture(scope="module")
+def container_replicas(tmp_path_factory) -> Replicas:
+    why = install_tools() or _install_podman()
+    if why is not None:
+        pytest.skip(why)
+    http, grpc, stats, prometheus = free_ports(4)
+    layout = Layout.make(2, ADMIN_KEY, http_port=http, grpc_port=grpc, stats_port=stats, prometheus_port=prometheus)
+    run_dir = tmp_path_factory.mktemp("container-replicas")
+    started = Replicas(layout, run_dir, containers=True, engine="podman").start()
+    try:
+        started.wait_until_ready(READY_TIMEOUT_S)
+    except BaseException:
+        started.stop()
+        raise
+    yield started
+    assert started.stop() == 0, f"a replica's container exited badly on SIGTERM; logs in {run_dir}"
+
+
+def test_every_replica_container_runs_under_the_cpu_limit(container_replicas):
+    for server in container_replicas.servers:
+        inspect = subprocess.run(["podman", "inspect", "--format", "{{json .HostConfig.NanoCpus}}", server.name],
+                                 env=server.environment, capture_output=True, text=True, timeout=60, check=True)
+        assert json.loads(inspect.stdout) == int(container_cpu_limit() * 1e9), server.name
+
+
+def test_a_killed_tritonserver_in_a_replica_container_loses_no_request_and_rejoins(container_replicas):
+    result = drill.failover(container_replicas)
+    print(f"\nfailover (containers): {result}")
+    assert result["errors"] == {}, result["failures"]
+    assert result["out_after_s"] is not None, "HAProxy never took the killed replica out"
+    assert result["restarted"], "the launcher must start a fresh tritonserver"
+    assert result["rejoined_after_s"] is not None, f"the restarted replica never rejoined; logs in " \
+        f"{container_replicas.run_dir}"
+    assert result["served_while_out"][1] > 0 and result["served_after_rejoin"][0] > 0
+    assert result["stub_faults"] in (0, None), "a Python backend stub faulted while the replica restarted"
+
