@@ -3,8 +3,8 @@
 Each replica is the image (built on the local base with podman, as tests/integration/test_container.py does) run by
 ``python -m tritonkit.server --container``, behind the same HAProxy and Prometheus, with a CPU limit that leaves a
 restarting replica room to load (replicas.RESTART_HEADROOM_CPUS). Without it, the restarted tritonserver mostly
-aborted while loading (README "Replicas here": a starved stub, then Triton 2.51's use-after-free). Skips with the reason where podman, HAProxy or Prometheus cannot be
-installed. Bounded: about 3 minutes.
+aborted while loading (README "Replicas here": a starved stub, then Triton 2.51's use-after-free). Skips with the
+reason where podman, HAProxy or Prometheus cannot be installed. Bounded: about 2 minutes.
 """
 
 from __future__ import annotations

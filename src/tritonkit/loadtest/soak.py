@@ -83,8 +83,8 @@ async def load(settings: ServerSettings, running: Callable[[], bool], concurrenc
         ("diabetes_regressor", lambda c, i: c.predict_diabetes(rows["diabetes"][i % 40 : i % 40 + 1])),
         ("cancer_classifier", lambda c, i: c.predict_cancer(rows["cancer"][i % 100 : i % 100 + 1])),
     ]
-    async with AsyncClient(settings.http_url, protocol="http", retries=3, timeout_s=60) as http, \
-            AsyncClient(settings.grpc_url, protocol="grpc", retries=3, timeout_s=60) as grpc:
+    async with AsyncClient(settings.http_url, protocol="http", timeout_s=60) as http, \
+            AsyncClient(settings.grpc_url, protocol="grpc", timeout_s=60) as grpc:  # the default retries
 
         async def worker(offset: int) -> None:
             client, index = (http, grpc)[offset % 2], offset
