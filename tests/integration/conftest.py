@@ -8,6 +8,7 @@ waits with a deadline, and stops it with SIGINT at the end. When a test failed, 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 
 from tritonkit import paths
 from tritonkit.client.health import ServerNotReady
+from tritonkit.deploy.replicas import Layout, Replicas
 from tritonkit.export.__main__ import main as export_main
 from tritonkit.server.ports import free_ports
 from tritonkit.server.process import TritonServer
@@ -33,6 +35,21 @@ def launch(log_path: Path, repositories: list[Path], ports: list[int] | None = N
     settings = ServerSettings(admin_key=ADMIN_KEY, http_port=http, grpc_port=grpc, metrics_port=metrics,
                               repositories=tuple(repositories), model_control=model_control)
     return TritonServer(settings, launcher=True, log_path=log_path, env=env_overrides).start()
+
+
+def running_replicas(run_dir: Path, ready_timeout_s: float, **options) -> Iterator[Replicas]:
+    """Two replicas behind HAProxy and Prometheus (``Replicas(..., **options)``) on free ports, for a module
+    fixture: ready when yielded, stopped after, and every replica must exit cleanly."""
+    http, grpc, stats, prometheus = free_ports(4)
+    layout = Layout.make(2, ADMIN_KEY, http_port=http, grpc_port=grpc, stats_port=stats, prometheus_port=prometheus)
+    started = Replicas(layout, run_dir, **options).start()
+    try:
+        started.wait_until_ready(ready_timeout_s)
+    except BaseException:
+        started.stop()
+        raise
+    yield started
+    assert started.stop() == 0, f"a replica exited badly when stopped; logs in {run_dir}"
 
 
 def write_lookup_model(path: Path) -> None:

@@ -13,14 +13,14 @@ import re
 import signal
 import time
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
-from conftest import ADMIN_KEY
+from conftest import running_replicas
 
 from tritonkit import paths
 from tritonkit.deploy import drill
-from tritonkit.deploy.replicas import Layout, Replicas, install_tools, query
-from tritonkit.server.ports import free_ports
+from tritonkit.deploy.replicas import Replicas, install_tools, query
 from tritonkit.server.watchdog import stubs_of, tritonserver_of
 
 DASHBOARD = paths.root() / "deploy" / "kubernetes" / "monitoring" / "grafana-dashboard.json"
@@ -28,21 +28,11 @@ READY_TIMEOUT_S = 300  # every model loads in each replica, on 2 cores shared wi
 
 
 @pytest.fixture(scope="module")
-def replicas(tmp_path_factory) -> Replicas:
+def replicas(tmp_path_factory) -> Iterator[Replicas]:
     why = install_tools()
     if why is not None:
         pytest.skip(why)
-    http, grpc, stats, prometheus = free_ports(4)
-    layout = Layout.make(2, ADMIN_KEY, http_port=http, grpc_port=grpc, stats_port=stats, prometheus_port=prometheus)
-    run_dir = tmp_path_factory.mktemp("replicas")
-    started = Replicas(layout, run_dir).start()
-    try:
-        started.wait_until_ready(READY_TIMEOUT_S)
-    except BaseException:
-        started.stop()
-        raise
-    yield started
-    assert started.stop() == 0, f"a replica exited badly on SIGINT; logs in {run_dir}"
+    yield from running_replicas(tmp_path_factory.mktemp("replicas"), READY_TIMEOUT_S)
 
 
 def test_the_recording_rule_rises_under_load_and_falls_back_to_zero_at_idle(replicas):

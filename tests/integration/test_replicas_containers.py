@@ -11,34 +11,25 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 
 import pytest
-from conftest import ADMIN_KEY
+from conftest import running_replicas
 from test_container import _install_podman
 
 from tritonkit.deploy import drill
-from tritonkit.deploy.replicas import Layout, Replicas, container_cpu_limit, install_tools
-from tritonkit.server.ports import free_ports
+from tritonkit.deploy.replicas import Replicas, container_cpu_limit, install_tools
 
 READY_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
-def container_replicas(tmp_path_factory) -> Replicas:
+def container_replicas(tmp_path_factory) -> Iterator[Replicas]:
     why = install_tools() or _install_podman()
     if why is not None:
         pytest.skip(why)
-    http, grpc, stats, prometheus = free_ports(4)
-    layout = Layout.make(2, ADMIN_KEY, http_port=http, grpc_port=grpc, stats_port=stats, prometheus_port=prometheus)
-    run_dir = tmp_path_factory.mktemp("container-replicas")
-    started = Replicas(layout, run_dir, containers=True, engine="podman").start()
-    try:
-        started.wait_until_ready(READY_TIMEOUT_S)
-    except BaseException:
-        started.stop()
-        raise
-    yield started
-    assert started.stop() == 0, f"a replica's container exited badly on SIGTERM; logs in {run_dir}"
+    yield from running_replicas(tmp_path_factory.mktemp("container-replicas"), READY_TIMEOUT_S, containers=True,
+                                engine="podman")
 
 
 def test_every_replica_container_runs_under_the_cpu_limit(container_replicas):
