@@ -12,6 +12,8 @@ from tritonkit.export import datasets, hf2onnx, lstm, sklearn2onnx, tabular, tex
 from tritonkit.export.spec import Built
 
 TRACE_TEXTS = ["an example sentence to trace", "and a second, longer one to trace the padding"]
+CALIBRATION_TEXTS = 200  # training sentences INT8's SmoothQuant measures activations on (of 540)
+CALIBRATION_BATCH = 8  # and in padded batches of this size: the held-out min cosine in batches rose 0.9929 -> 0.9953
 
 
 def diabetes() -> Built:
@@ -39,6 +41,14 @@ def cancer() -> Built:
     )
 
 
+def _calibration() -> tuple[dict[str, np.ndarray], ...]:
+    """Training sentences as the server runs them: each alone, and padded in batches (the batcher's case, where the
+    padding's activations count too). INT8 calibration never sees held-out text."""
+    sentences = text.sentiment_data().train_texts[:CALIBRATION_TEXTS]
+    return (*(text.tokenize([sentence]) for sentence in sentences),
+            *(text.tokenize(sentences[i : i + CALIBRATION_BATCH]) for i in range(0, len(sentences), CALIBRATION_BATCH)))
+
+
 def minilm_encoder() -> Built:
     """Parity is against sentence-transformers' own ``encode``, the behaviour users expect."""
     from sentence_transformers import SentenceTransformer
@@ -54,6 +64,7 @@ def minilm_encoder() -> Built:
         expected={"sentence_embedding": expected},
         metric=lambda outputs: float(np.min(np.sum(outputs["sentence_embedding"] * expected, axis=1))),
         assets=_minilm_assets(),
+        calibration=_calibration(),
     )
 
 
@@ -67,6 +78,7 @@ def minilm_sentiment() -> Built:
         metric=lambda outputs: text.accuracy(outputs["logits"], data.test_labels),
         assets=_minilm_assets(),
         pytorch_module=classifier,
+        calibration=_calibration(),
     )
 
 

@@ -102,26 +102,28 @@ def export_model(spec: ModelSpec, repository: Path, current: str,
         built = spec.build()
         graphs = {1: ("ONNX FP32", built.onnx_model, spec.atol)}
         if spec.int8_atol is not None:
-            graphs[2] = ("ONNX INT8 (dynamic, per-channel, 7-bit weights)", quantize_int8(built.onnx_model),
-                         spec.int8_atol)
+            graphs[2] = (spec.int8_scheme.describe(),
+                         quantize_int8(built.onnx_model, spec.int8_scheme, built.calibration), spec.int8_atol)
     except ExportError:
         raise
     except Exception as exc:
         raise ExportError(f"{spec.name}: building from {spec.source} failed: {type(exc).__name__}: {exc}") from exc
-    records = []
+    records, payloads = [], {}
     for version, (form, graph, tolerance) in graphs.items():
         label = f"{spec.name} v{version}"
         check_graph(graph, label)
         outputs = run_onnx(graph, built.holdout)
         errors = check_parity(label, outputs, built.expected, tolerance, spec.source)
-        payload = graph.SerializeToString()
-        _write_version(repository / spec.name / str(version), payload, built)
+        payloads[version] = graph.SerializeToString()
         records.append(ExportRecord(
-            model=spec.name, version=version, source=spec.source, format=form, size_bytes=len(payload),
+            model=spec.name, version=version, source=spec.source, format=form, size_bytes=len(payloads[version]),
             parity_max_abs_error=errors, tolerance=tolerance, metric_name=spec.metric_name,
             metric=round(built.metric(outputs), 6), export_s=round(time.perf_counter() - start, 2),
             fingerprint=current,
         ))
+    _check_int8_drop(spec, records)  # before anything is written: a failed INT8 version is never served
+    for version, payload in payloads.items():
+        _write_version(repository / spec.name / str(version), payload, built)
     if steps_repository is not None:
         for step in spec.step_assets:
             for name, content in built.assets.items():
@@ -133,6 +135,18 @@ def export_model(spec: ModelSpec, repository: Path, current: str,
         path = repository / spec.name / str(record.version) / RECORD_NAME
         path.write_text(json.dumps(dataclasses.asdict(record), indent=2) + "\n")
     return records
+
+
+def _check_int8_drop(spec: ModelSpec, records: list[ExportRecord]) -> None:
+    """Fails the export when the INT8 version falls more than ``spec.int8_max_drop`` below FP32 held out."""
+    if spec.int8_max_drop is None:
+        return
+    fp32, int8 = (record.metric for record in records)
+    if fp32 - int8 > spec.int8_max_drop:
+        raise ExportError(
+            f"{spec.name} v2 (INT8): held-out {spec.metric_name} {int8:.4f} is {fp32 - int8:.4f} below FP32's "
+            f"{fp32:.4f}, more than the {spec.int8_max_drop} allowed; fix: keep more dense layers FP32 in the "
+            "model's Int8Scheme (export/registry.py)")
 
 
 def _write_version(version_dir: Path, payload: bytes, built: Built) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from tritonkit.export.config import ServingOptions
+from tritonkit.export.quantize import PLAIN, Int8Scheme
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Built:
         metric: held-out metric computed from a graph's outputs on ``holdout``.
         assets: extra files written beside ``model.onnx`` in every version folder (tokenizer, vocabulary).
         pytorch_module: the trained ``torch.nn.Module``, for specs with ``keeps_pytorch_weights``.
+        calibration: input feeds from the training rows, for an INT8 scheme that measures activations.
     """
 
     onnx_model: object
@@ -29,6 +31,7 @@ class Built:
     metric: Callable[[dict[str, np.ndarray]], float]
     assets: dict[str, bytes] = dataclasses.field(default_factory=dict)
     pytorch_module: object | None = None
+    calibration: tuple[dict[str, np.ndarray], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +47,9 @@ class ModelSpec:
         metric_name: what ``Built.metric`` measures on the held-out rows.
         int8_atol: when set, version 2 is the INT8 dynamic quantization of version 1, checked
             against the same source outputs within this looser tolerance.
+        int8_scheme: how version 2 is quantized (quantize.Int8Scheme).
+        int8_max_drop: when set, the export fails if version 2's held-out metric is more than this below
+            version 1's: the bar for serving INT8 by default.
         labels: class names of the classification output (written to ``labels.txt``).
         serving: batching, instances, threads and warm-up for ``config.pbtxt``.
         tensorrt: whether ``--tensorrt`` builds an engine (TensorRT has no ai.onnx.ml operators).
@@ -61,6 +67,8 @@ class ModelSpec:
     atol: float
     metric_name: str
     int8_atol: float | None = None
+    int8_scheme: Int8Scheme = PLAIN
+    int8_max_drop: float | None = None
     labels: tuple[str, ...] = ()
     serving: ServingOptions = ServingOptions()
     tensorrt: bool = True
