@@ -21,4 +21,6 @@ MAX_TOKENS = 256
 # only when their shapes agree). bench/results/TUNING.md, steps 2 and 7.
 LENGTH_BUCKETS = (16, 24, 32, 48, 64)
 
-SENTIMENT_ENDPOINTS = ("text_sentiment", "lstm_sentiment")
+# The MiniLM endpoints serve the latest version of their model (INT8 on CPU); the *_fp32 ones pin FP32 version 1.
+SENTIMENT_ENDPOINTS = ("text_sentiment", "text_sentiment_fp32", "lstm_sentiment")
+EMBEDDING_ENDPOINTS = ("text_embedding", "text_embedding_fp32")

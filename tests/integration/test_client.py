@@ -111,13 +111,21 @@ def _digit_png(index: int) -> bytes:
 
 
 def test_embed_returns_unit_vectors(triton):
-    vectors = triton.embed(["a first sentence", "a second one"])
+    vectors = triton.embed(["a first sentence", "a second one"], model="text_embedding_fp32")
     assert vectors.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(triton.embed("a first sentence")[0], vectors[0], atol=1e-6)
+    np.testing.assert_allclose(triton.embed("a first sentence", model="text_embedding_fp32")[0], vectors[0],
+                               atol=1e-6)
+    # INT8 (the default) scales activations per batch, so a row moves a little with its batch-mates
+    int8 = triton.embed(["a first sentence", "a second one"])
+    np.testing.assert_allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-5)
+    assert np.sum(int8 * vectors, axis=1).min() >= 0.99
+    assert float(triton.embed("a first sentence")[0] @ int8[0]) >= 0.995  # 0.9989 measured
+    with pytest.raises(ValueError, match="use one of text_embedding, text_embedding_fp32"):
+        triton.embed("x", model="minilm_encoder")
 
 
-@pytest.mark.parametrize("model", ["text_sentiment", "lstm_sentiment"])
+@pytest.mark.parametrize("model", ["text_sentiment", "text_sentiment_fp32", "lstm_sentiment"])
 def test_sentiment_returns_predictions(triton, model):
     found = triton.sentiment(["The food was delicious and the waiter was kind.", "It broke after two days."],
                              model=model, version=1)

@@ -118,11 +118,13 @@ def test_ensemble_tensors_take_the_dtypes_and_dims_of_the_models_they_wire():
     assert output.name == "EMBEDDING" and list(output.dims) == list(encoder_output.dims) == [384]
 
 
-def test_int8_variant_pins_only_the_named_stage():
-    variant = ENSEMBLES["text_sentiment"].with_version("minilm_sentiment", 2, "text_sentiment_int8")
-    assert variant.name == "text_sentiment_int8"
-    assert [(s.model, s.version) for s in variant.stages] == [
-        ("minilm_tokenizer", -1), ("minilm_sentiment", 2), ("sentiment_postprocess", -1)]
+def test_minilm_endpoints_serve_the_latest_version_and_the_fp32_ones_pin_version_1():
+    for endpoint, model in (("text_sentiment", "minilm_sentiment"), ("text_embedding", "minilm_encoder")):
+        default, fp32 = ENSEMBLES[endpoint], ENSEMBLES[f"{endpoint}_fp32"]
+        assert {s.model: s.version for s in default.stages}[model] == -1  # INT8 (v2) on CPU, TensorRT v1 on GPU
+        assert [(s.model, s.version) for s in fp32.stages] == [
+            (s.model, 1 if s.model == model else s.version) for s in default.stages]
+        assert "FP32 version 1" in fp32.summary and fp32.summary != default.summary
     with pytest.raises(ValueError, match="has no stage 'bert'"):
         ENSEMBLES["text_sentiment"].with_version("bert", 2, "x")
 

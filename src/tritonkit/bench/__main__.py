@@ -2,9 +2,9 @@
 
 Systems, all on the same CPU(s), idle while another is measured:
   baseline      Flask + PyTorch, threaded, one request at a time (bench/baseline.py)
-  triton-*      our deployment: ``text_sentiment`` / ``digit_classifier`` ensembles on the embedded Triton,
-                over gRPC and HTTP (binary tensors); INT8 (minilm_sentiment v2) and dynamic batching off
-                are extra Triton servers/ensembles made for the run from the shipped repositories
+  triton-*      our deployment: ``text_sentiment`` (INT8, minilm_sentiment v2) / ``digit_classifier`` ensembles
+                on the embedded Triton, over gRPC and HTTP (binary tensors); ``text_sentiment_fp32`` (v1);
+                dynamic batching off is an extra Triton server made for the run from the shipped repositories
   ceiling       the same ONNX graphs in process with ONNX Runtime at their best batch size (bench/ceiling.py)
 
 Method: closed loop at each concurrency; warm-up before each system; up to --requests requests or
@@ -32,9 +32,7 @@ from pathlib import Path
 from tritonkit import paths
 from tritonkit.bench import cpu, inputs, loadgen, report
 from tritonkit.client import metrics
-from tritonkit.export.generate import committed_configs, ensemble_text
 from tritonkit.export.pipeline import RECORD_NAME, pytorch_weights_path
-from tritonkit.export.registry import ENSEMBLES
 from tritonkit.server.ports import free_ports
 from tritonkit.server.process import TritonServer
 from tritonkit.server.settings import ServerSettings
@@ -112,15 +110,6 @@ class Fleet:
                 process.kill()
 
 
-def int8_repository(root: Path) -> Path:
-    """``text_sentiment_int8``: the shipped text_sentiment pipeline with minilm_sentiment pinned to version 2 (INT8),
-    generated from the same spec as the shipped one."""
-    spec = ENSEMBLES["text_sentiment"].with_version("minilm_sentiment", 2, "text_sentiment_int8")
-    (root / spec.name / "1").mkdir(parents=True)
-    (root / spec.name / "config.pbtxt").write_text(ensemble_text(spec, committed_configs(paths.repositories())))
-    return root
-
-
 def unbatched_repositories(root: Path) -> list[Path]:
     """The text pipeline with ``dynamic_batching`` removed from every config (version folders linked)."""
     from google.protobuf import text_format
@@ -173,7 +162,7 @@ def plan(servers: dict, baselines: dict) -> list[dict]:
                          "baseline", baselines["sentiment"], raw_texts[workload], "text")})
         triton("Triton gRPC", "grpc", main["grpc"], "text_sentiment", workload, server=main)
         triton("Triton HTTP", "http", main["http"], "text_sentiment", workload, server=main)
-        triton("Triton gRPC INT8", "grpc", main["grpc"], "text_sentiment_int8", workload, server=main)
+        triton(report.FP32, "grpc", main["grpc"], "text_sentiment_fp32", workload, server=main)
         triton("Triton gRPC unbatched", "grpc", unbatched["grpc"], "text_sentiment", workload, server=unbatched)
     triton("Triton HTTP no guard", "http", main["http_direct"], "text_sentiment", "short", server=main)
     triton("Triton gRPC no front", "grpc", main["grpc_direct"], "text_sentiment", "short", server=main)
@@ -238,7 +227,8 @@ def _round(value):
 
 
 async def agreement(servers: dict, baselines: dict) -> dict:
-    """Labels and probabilities of the baseline against Triton on the same inputs: the same model is served."""
+    """Labels and probabilities of the baseline (FP32 PyTorch) against Triton on the same inputs: the same model
+    is served (``text_sentiment_fp32``), and how far the default's INT8 version moves its answers."""
     checks = {}
     samples = {"short": list(inputs.short_texts()[:48]), "long": list(inputs.long_texts()[:16])}
     import aiohttp
@@ -247,8 +237,8 @@ async def agreement(servers: dict, baselines: dict) -> dict:
 
     client = grpcclient.InferenceServerClient(servers["main"]["grpc"])
     async with aiohttp.ClientSession() as session:
-        cases = [(name, text, baselines["sentiment"], "text_sentiment") for name, texts in samples.items()
-                 for text in texts]
+        cases = [(f"{name}{label}", text, baselines["sentiment"], model) for name, texts in samples.items()
+                 for model, label in (("text_sentiment_fp32", ""), ("text_sentiment", " INT8")) for text in texts]
         cases += [("digits", png, baselines["digits"], "digit_classifier") for png in inputs.digit_pngs()[:48]]
         for workload, payload, url, model in cases:
             if workload == "digits":
@@ -332,7 +322,7 @@ def main(argv=None) -> int:
     started = time.time()
     try:
         servers = {
-            "main": fleet.start_triton("triton", [*paths.repositories(), int8_repository(work / "int8")]),
+            "main": fleet.start_triton("triton", paths.repositories()),
             "unbatched": fleet.start_triton("triton-unbatched", unbatched_repositories(work / "unbatched")),
         }
         baselines = {}

@@ -14,14 +14,17 @@ from tritonkit.bench.loadgen import P99_MIN_REQUESTS
 from tritonkit.client import metrics
 
 BASELINE = "baseline Flask+PyTorch"
-OURS = "Triton gRPC"
+OURS = "Triton gRPC"  # the default text_sentiment: INT8 (minilm_sentiment v2) on CPU
+FP32 = "Triton gRPC FP32"  # text_sentiment_fp32 (minilm_sentiment v1)
 WORKLOADS = {"short": "short texts (~10 words)", "long": "long texts (~100 words)", "digits": "digit images (PNG)"}
 STEPS = ("minilm_tokenizer", "minilm_sentiment", "sentiment_postprocess")
-INT8 = "Triton gRPC INT8"
 NO_FRONT = "Triton gRPC no front"  # tritonserver's own gRPC port, behind the front (admission, health)
 DIGITS = "digit_resnet"
 TARGET_CONCURRENCY = 8
-SPEEDUP_TARGETS = (("long", OURS, 1.3), ("short", OURS, 3.0), ("short", INT8, 4.0), ("digits", OURS, 3.0))
+# (workload, system, goal, what the goal is of): issue 14's targets; the default serves INT8, so its short-text
+# row is held to both the default's 3x and INT8's 4x
+SPEEDUP_TARGETS = (("long", OURS, 1.3, "the default"), ("short", OURS, 3.0, "the default"),
+                   ("short", OURS, 4.0, "INT8"), ("digits", OURS, 3.0, "digit_classifier"))
 CEILING_SHARE = 0.9
 INT8_MAX_DROP, INT8_MIN_COSINE = 0.01, 0.995
 VECTOR_FLAGS = (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_vnni", "AVX-512 VNNI"), ("avx_vnni", "AVX-VNNI"),
@@ -191,7 +194,7 @@ def markdown(results: dict) -> str:
 def _targets(results: dict, table: dict, best: dict) -> list[str]:
     """One row per target of issue 14; a missed one names the limit measured in the same run."""
     lines = ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
-    for workload, system, goal in SPEEDUP_TARGETS:
+    for workload, system, goal, of in SPEEDUP_TARGETS:
         ours, base = table.get((system, workload, TARGET_CONCURRENCY)), table.get((BASELINE, workload,
                                                                                   TARGET_CONCURRENCY))
         if not (ours and base):
@@ -200,7 +203,7 @@ def _targets(results: dict, table: dict, best: dict) -> list[str]:
         ceiling = best.get(_ceiling_key(system, workload))
         bound = (f"; the in-process ceiling itself is {ceiling['rows_per_s'] / base['throughput']:.2f}x the "
                  "baseline" if ceiling and workload != "digits" else "") + _cpu_per_request(ours, base, workload)
-        lines.append(f"| {system} ({workload}) at concurrency {TARGET_CONCURRENCY} >= {goal:g}x the baseline's "
+        lines.append(f"| {system} ({workload}; {of}) at concurrency {TARGET_CONCURRENCY} >= {goal:g}x the baseline's "
                      f"throughput | {ratio:.2f}x ({ours['throughput']:.1f} vs {base['throughput']:.1f} req/s)"
                      f"{bound} | {_met(ratio >= goal, f'{ratio / goal:.0%} of {goal:g}x')} |")
     pairs = []  # (concurrency, our p95, the baseline's) on long texts, where both were measured
@@ -213,7 +216,7 @@ def _targets(results: dict, table: dict, best: dict) -> list[str]:
         lines.append(f"| {OURS} (long) p95 no worse than the baseline's at every concurrency | "
                      f"{'; '.join(over) if over else 'lower at every concurrency'} | "
                      f"{_met(not over, f'worse at {len(over)} of {len(pairs)}')} |")
-    for system in (OURS, INT8):
+    for system in (OURS, FP32):
         for workload in ("short", "long"):
             saturated, ceiling = _saturation(table, system, workload), best.get(_ceiling_key(system, workload))
             if saturated and ceiling:
@@ -230,7 +233,7 @@ def _targets(results: dict, table: dict, best: dict) -> list[str]:
         lines.append(f"| INT8 fit to be the default: held-out accuracy within {INT8_MAX_DROP * 100:.0f} point of "
                      f"FP32 and the encoder's min cosine to FP32 >= {INT8_MIN_COSINE} | accuracy drop "
                      f"{drop * 100:.1f} points; min cosine {_fmt(cosine, 4)} | "
-                     f"{_met(fit, 'FP32 stays the default')} |")
+                     f"{_met(fit, 'yet the default serves INT8: re-export')} |")
     return lines
 
 
@@ -256,7 +259,7 @@ def _cpu_per_request(ours: dict, base: dict, workload: str) -> str:
 def _ceiling_key(system: str, workload: str) -> tuple:
     if workload == "digits":
         return (DIGITS, 1, workload)
-    return ("minilm_sentiment", 2 if system == INT8 else 1, workload)
+    return ("minilm_sentiment", 1 if system == FP32 else 2, workload)  # every other text system is the default
 
 
 def _met(met: bool, shortfall: str) -> str:
@@ -274,7 +277,7 @@ def _ratios(table: dict, best: dict, concurrencies: list[int], results: dict) ->
              "", "| workload | system | " + " | ".join(f"c={c}" for c in concurrencies) + " |",
              "|---|---|" + "---|" * len(concurrencies)]
     for workload in WORKLOADS:
-        for system in ("Triton gRPC", "Triton HTTP", "Triton HTTP no guard", NO_FRONT, "Triton gRPC INT8",
+        for system in ("Triton gRPC", "Triton HTTP", "Triton HTTP no guard", NO_FRONT, FP32,
                        "Triton gRPC unbatched"):
             cells = []
             for concurrency in concurrencies:
@@ -289,8 +292,8 @@ def _ratios(table: dict, best: dict, concurrencies: list[int], results: dict) ->
     lines += ["", "Ours at saturation (best concurrency) / the in-process ceiling (best batch):", "",
               "| workload | system | ours req/s | ceiling rows/s | share |", "|---|---|---:|---:|---:|"]
     for workload in WORKLOADS:
-        for system in (OURS, "Triton HTTP", NO_FRONT, INT8):
-            if workload == "digits" and system == INT8:
+        for system in (OURS, "Triton HTTP", NO_FRONT, FP32):
+            if workload == "digits" and system == FP32:
                 continue
             key = _ceiling_key(system, workload)
             saturated, ceiling = _saturation(table, system, workload), best.get(key)
@@ -332,7 +335,7 @@ def _where_time_goes(table: dict, results: dict) -> list[str]:
         server = row["server"]
         if not server or workload == "digits" or concurrency not in (1, 8, 16):
             continue
-        ensemble = server.get("text_sentiment_int8") or server.get("text_sentiment")
+        ensemble = server.get("text_sentiment_fp32") or server.get("text_sentiment")
         cells = []
         for step in STEPS:
             values = server.get(step)
@@ -357,7 +360,9 @@ def _where_time_goes(table: dict, results: dict) -> list[str]:
 
 def _agreement(results: dict) -> list[str]:
     lines = ["## Same model, same answers", "",
-             "Before timing, the baseline and Triton (gRPC) answered the same inputs:", "",
+             "Before timing, the baseline (FP32 PyTorch) and Triton (gRPC) answered the same inputs: "
+             "`text_sentiment_fp32` (the same model; rows without INT8) and the default `text_sentiment` "
+             "(INT8; its rows say how far quantization moves the answers):", "",
              "| workload | inputs | same label | max probability difference |", "|---|---:|---:|---:|"]
     for workload, entry in results["agreement"].items():
         lines.append(f"| {workload} | {entry['inputs']} | {entry['same_label']} | "
@@ -387,11 +392,12 @@ def plot(results: dict, path: Path) -> None:
                 if value["p95_ms"] is not None:
                     axis.annotate(str(concurrency), (value["throughput"], value["p95_ms"]), fontsize=7,
                                   textcoords="offset points", xytext=(3, 3))
-        key = ("digit_resnet", 1, "digits") if workload == "digits" else ("minilm_sentiment", 1, workload)
+        key = ("digit_resnet", 1, "digits") if workload == "digits" else ("minilm_sentiment", 2, workload)
         title = WORKLOADS[workload]
         fastest = max((value["throughput"] for k, value in table.items() if k[1] == workload), default=0.0)
         if key in best and best[key]["rows_per_s"] <= 3 * fastest:
-            axis.axvline(best[key]["rows_per_s"], color="grey", linestyle="--", label="ceiling (ORT in process, FP32)")
+            axis.axvline(best[key]["rows_per_s"], color="grey", linestyle="--",
+                         label="ceiling (ORT in process, the default's graph)")
         elif key in best:  # far off the scale: name it rather than squash every line against the axis
             title += f"\n(ceiling {best[key]['rows_per_s']:.0f} rows/s, off the scale)"
         axis.set_title(title)

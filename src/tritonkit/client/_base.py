@@ -300,13 +300,14 @@ class BaseClient:
 
     # -- typed helpers per public endpoint --------------------------------------------------------
 
-    def _plan_embed(self, texts: Sequence[str] | str) -> Plan[npt.NDArray[Any]]:
-        out = yield from self._plan_infer("text_embedding", codec.texts_input(texts), ["EMBEDDING"], None)
+    def _plan_embed(self, texts: Sequence[str] | str, model: str) -> Plan[npt.NDArray[Any]]:
+        codec.check_endpoint(model, catalog.EMBEDDING_ENDPOINTS)
+        out = yield from self._plan_infer(model, codec.texts_input(texts), ["EMBEDDING"], None)
         return out["EMBEDDING"]
 
     def _plan_sentiment(self, texts: Sequence[str] | str, model: str,
                         version: int | None) -> Plan[list[codec.Prediction]]:
-        codec.check_sentiment_model(model)
+        codec.check_endpoint(model, catalog.SENTIMENT_ENDPOINTS)
         out = yield from self._plan_infer(model, codec.texts_input(texts), codec.CLASS_OUTPUTS, version)
         return codec.predictions(out, catalog.SENTIMENT_LABELS)
 

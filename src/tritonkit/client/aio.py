@@ -140,9 +140,10 @@ class AsyncClient(BaseClient):
 
     # -- typed helpers per public endpoint --------------------------------------------------------
 
-    async def embed(self, texts: Sequence[str] | str) -> npt.NDArray[Any]:
+    async def embed(self, texts: Sequence[str] | str, *,
+                    model: str = catalog.EMBEDDING_ENDPOINTS[0]) -> npt.NDArray[Any]:
         """Awaitable ``Client.embed``."""
-        return await self._run(self._plan_embed(texts))
+        return await self._run(self._plan_embed(texts, model))
 
     async def sentiment(self, texts: Sequence[str] | str, *, model: str = catalog.SENTIMENT_ENDPOINTS[0],
                         version: int | None = None) -> list[codec.Prediction]:

@@ -72,9 +72,12 @@ def _command(commands: Any, name: str, help_text: str) -> argparse.ArgumentParse
 
 
 def _add_endpoint_commands(commands: Any) -> None:
-    _command(commands, "embed", "sentence embeddings (text_embedding)").add_argument(
-        "texts", nargs="*", help="texts; standard input when none")
-    sentiment = _command(commands, "sentiment", "negative/positive (text_sentiment or lstm_sentiment)")
+    embed = _command(commands, "embed", "sentence embeddings (text_embedding: INT8 on CPU; text_embedding_fp32)")
+    embed.add_argument("texts", nargs="*", help="texts; standard input when none")
+    embed.add_argument("--model", choices=catalog.EMBEDDING_ENDPOINTS, default=catalog.EMBEDDING_ENDPOINTS[0],
+                       help=f"the endpoint (default {catalog.EMBEDDING_ENDPOINTS[0]})")
+    sentiment = _command(commands, "sentiment",
+                         "negative/positive (text_sentiment: INT8 on CPU; text_sentiment_fp32; lstm_sentiment)")
     sentiment.add_argument("texts", nargs="*", help="texts; standard input when none")
     sentiment.add_argument("--model", choices=catalog.SENTIMENT_ENDPOINTS, default=catalog.SENTIMENT_ENDPOINTS[0],
                            help=f"the endpoint (default {catalog.SENTIMENT_ENDPOINTS[0]})")
@@ -166,7 +169,7 @@ def _models(client: Client, _: argparse.Namespace) -> Result:
 
 def _embed(client: Client, args: argparse.Namespace) -> Result:
     texts = _texts(args)
-    vectors = client.embed(texts)
+    vectors = client.embed(texts, model=args.model)
     return [{"text": t, "dims": len(v), "embedding": v.tolist()} for t, v in zip(texts, vectors, strict=True)], \
         ["text", "dims", "embedding"]
 

@@ -175,13 +175,16 @@ class Client(BaseClient):
 
     # -- typed helpers per public endpoint --------------------------------------------------------
 
-    def embed(self, texts: Sequence[str] | str) -> npt.NDArray[Any]:
-        """Sentence embeddings [n, 384], L2-normalized (``text_embedding``)."""
-        return self._run(self._plan_embed(texts))
+    def embed(self, texts: Sequence[str] | str, *,
+              model: str = catalog.EMBEDDING_ENDPOINTS[0]) -> npt.NDArray[Any]:
+        """Sentence embeddings [n, 384], L2-normalized, from ``text_embedding`` (INT8 on CPU) or
+        ``text_embedding_fp32``."""
+        return self._run(self._plan_embed(texts, model))
 
     def sentiment(self, texts: Sequence[str] | str, *, model: str = catalog.SENTIMENT_ENDPOINTS[0],
                   version: int | None = None) -> list[codec.Prediction]:
-        """negative/positive with probabilities, from ``text_sentiment`` (MiniLM) or ``lstm_sentiment``."""
+        """negative/positive with probabilities, from ``text_sentiment`` (MiniLM, INT8 on CPU),
+        ``text_sentiment_fp32`` or ``lstm_sentiment``."""
         return self._run(self._plan_sentiment(texts, model, version))
 
     def classify_digit(self, images: codec.Image | Iterable[codec.Image]) -> list[codec.Prediction]:

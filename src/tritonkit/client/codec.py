@@ -15,8 +15,6 @@ from typing import Any, Protocol, TypeAlias, cast
 import numpy as np
 import numpy.typing as npt
 
-from tritonkit import catalog
-
 CLASS_OUTPUTS = ("LABEL", "PROBABILITIES")  # what text_sentiment, lstm_sentiment and digit_classifier answer
 
 
@@ -83,10 +81,10 @@ def rows_input(rows: npt.ArrayLike, width: int) -> dict[str, npt.NDArray[Any]]:
     return {"FEATURES": array}
 
 
-def check_sentiment_model(model: str) -> None:
-    """Raises ValueError, naming the choices, for a model that is not a sentiment endpoint."""
-    if model not in catalog.SENTIMENT_ENDPOINTS:
-        raise ValueError(f"model={model!r}; use one of {', '.join(catalog.SENTIMENT_ENDPOINTS)}")
+def check_endpoint(model: str, endpoints: Sequence[str]) -> None:
+    """Raises ValueError, naming the choices, for a model that is not one of ``endpoints``."""
+    if model not in endpoints:
+        raise ValueError(f"model={model!r}; use one of {', '.join(endpoints)}")
 
 
 def predictions(outputs: dict[str, npt.NDArray[Any]], labels: Sequence[str]) -> list[Prediction]:

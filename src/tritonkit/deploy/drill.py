@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tritonkit import paths
+from tritonkit import catalog, paths
 from tritonkit.deploy.replicas import Layout, Replicas, ToolMissing, query, replica_name
 from tritonkit.loadtest import soak
 from tritonkit.server.ports import free_ports
@@ -37,8 +37,8 @@ from tritonkit.server.settings import ServerSettings
 from tritonkit.server.watchdog import tritonserver_of
 
 RULE = "tritonkit_queue_ms_per_request"
-PUBLIC_ENDPOINTS = ("text_sentiment", "lstm_sentiment", "text_embedding", "digit_classifier", "diabetes_regressor",
-                    "cancer_classifier")
+PUBLIC_ENDPOINTS = (*catalog.SENTIMENT_ENDPOINTS, *catalog.EMBEDDING_ENDPOINTS, "digit_classifier",
+                    "diabetes_regressor", "cancer_classifier")
 _STUB_FAULT = re.compile(r"traps: triton_python_b")
 _SUCCESS = re.compile(r'^nv_inference_request_success\{model="([^"]+)",version="[^"]+"\} (\S+)$', re.MULTILINE)
 

@@ -95,12 +95,12 @@ class EnsembleSpec:
         if len(self.stages) < 2:
             raise ValueError(f"ensemble {self.name}: needs at least two stages")
 
-    def with_version(self, model: str, version: int, name: str) -> EnsembleSpec:
-        """The same pipeline under ``name`` with ``model`` pinned to ``version`` (the benchmark's INT8 variant)."""
+    def with_version(self, model: str, version: int, name: str, summary: str = "") -> EnsembleSpec:
+        """The same pipeline under ``name`` with ``model`` pinned to ``version`` (the FP32 endpoints)."""
         if model not in {stage.model for stage in self.stages}:
             raise ValueError(f"ensemble {self.name} has no stage {model!r}")
         stages = tuple(dataclasses.replace(s, version=version) if s.model == model else s for s in self.stages)
-        return dataclasses.replace(self, name=name, stages=stages)
+        return dataclasses.replace(self, name=name, stages=stages, summary=summary or self.summary)
 
 
 def step_configs(steps: tuple[StepSpec, ...], ensembles: tuple[EnsembleSpec, ...],

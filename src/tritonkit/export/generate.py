@@ -1,4 +1,5 @@
-"""Every generated file (each ``config.pbtxt`` and ``labels.txt``, and ``openapi.json``) from ``registry.py``.
+"""Every generated file (each ``config.pbtxt`` and ``labels.txt``, an ensemble's version-folder note, and
+``openapi.json``) from ``registry.py``.
 
 ``python -m tritonkit.export`` writes them on every run (a hand edit is undone and shows in ``git diff``);
 with ``--check-configs`` (CI) it writes nothing and fails on any difference instead. A model's config comes
@@ -16,6 +17,7 @@ from tritonkit.export.config import LABEL_FILE, model_config, parse_pbtxt, to_pb
 from tritonkit.export.registry import ENSEMBLES, MODELS, STEPS
 
 CONFIG_FILE = "config.pbtxt"
+VERSION_FOLDER_NOTE = "Ensembles need an (empty) version folder; this file keeps it in git.\n"
 OPENAPI_FILE = "openapi.json"  # beside the repositories: the public HTTP API (export/openapi.py)
 
 
@@ -55,6 +57,7 @@ def generated_files(repository: Path, ensembles_repository: Path) -> dict[Path, 
     for spec in ENSEMBLES.values():
         wired[spec.name] = ensembles.ensemble_config(spec, wired)
         files[ensembles_repository / spec.name / CONFIG_FILE] = _text(spec.summary, wired[spec.name])
+        files[ensembles_repository / spec.name / "1" / "README"] = VERSION_FOLDER_NOTE
     files[ensembles_repository.parent / OPENAPI_FILE] = openapi.text(wired)
     return files
 
@@ -77,17 +80,6 @@ def sync(files: dict[Path, str], *, check: bool) -> tuple[list[Path], list[Drift
         path.write_text(text)
         written.append(path)
     return written, drifts
-
-
-def committed_configs(repositories) -> dict[str, object]:
-    """``ModelConfig`` of every model in ``repositories`` by name, parsed from its config.pbtxt."""
-    return {path.parent.name: parse_pbtxt(path.read_text())
-            for repository in repositories for path in sorted(Path(repository).glob(f"*/{CONFIG_FILE}"))}
-
-
-def ensemble_text(spec: ensembles.EnsembleSpec, configs: dict[str, object]) -> str:
-    """The config.pbtxt text of ``spec`` wired to ``configs`` (for derived pipelines such as bench's INT8 one)."""
-    return _text(spec.summary, ensembles.ensemble_config(spec, configs))
 
 
 def _text(summary: str, config) -> str:

@@ -71,7 +71,7 @@ def _rows(dataset: str) -> Callable[[], Inputs]:
 
 # Every public endpoint and what its users send (workload.py: the shipped reviews, held-out digits, real rows).
 ENDPOINTS: dict[str, Callable[[], Inputs]] = {
-    **dict.fromkeys(catalog.SENTIMENT_ENDPOINTS, _texts), "text_embedding": _texts, "digit_classifier": _images,
+    **dict.fromkeys((*catalog.SENTIMENT_ENDPOINTS, *catalog.EMBEDDING_ENDPOINTS), _texts), "digit_classifier": _images,
     "diabetes_regressor": _rows("diabetes"), "cancer_classifier": _rows("cancer"),
 }
 
