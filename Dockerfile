@@ -28,7 +28,8 @@ ENV PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin
 FROM ${BASE}
 # What .dockerignore admits, in one COPY: the tritonkit package (the launcher, the front, the watchdog and the steps
 # the ensembles import) and the repositories `make export` wrote (models, generated configs, tokenizers, labels),
-# with gpu_repository/ where `python -m tritonkit.export --tensorrt` built one on a GPU host. Read-only at run time.
+# with gpu_repository/ where `python -m tritonkit.export --tensorrt` built one on a GPU host (the gpu overlay serves it
+# in place of model_repository/). Read-only at run time.
 COPY . /srv/tritonkit/
 RUN echo /srv/tritonkit/src > "$(python3 -c 'import site; print(site.getsitepackages()[0])')/tritonkit.pth"
 

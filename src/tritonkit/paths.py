@@ -99,7 +99,8 @@ def runtime() -> Path:
 
 
 def gpu_repository() -> Path:
-    """``gpu_repository/``: TensorRT engines built on GPU hosts (git-ignored)."""
+    """``gpu_repository/``: TensorRT engines built on GPU hosts, and copies of the models without one (git-ignored);
+    served with ``ensembles/`` in place of ``model_repository/``."""
     return root() / "gpu_repository"
 
 

@@ -87,3 +87,26 @@ def test_export_cli_refuses_unknown_model_and_names_choices():
                           cwd=paths.root(), timeout=120)
     assert done.returncode == 2
     assert "invalid choice: 'bert'" in done.stderr and "diabetes_regressor" in done.stderr
+
+
+def test_gpu_repository_is_completed_with_the_models_that_have_no_engine(tmp_path):
+    from tritonkit.export import onnx2trt
+
+    cpu, gpu = tmp_path / "model_repository", tmp_path / "gpu_repository"
+    for name in ("digit_resnet", "diabetes_regressor", "minilm_sentiment"):
+        (cpu / name / "1").mkdir(parents=True)
+        (cpu / name / "1" / "model.onnx").write_bytes(b"onnx")
+        (cpu / name / "config.pbtxt").write_text(f'name: "{name}"\nbackend: "onnxruntime"\n')
+    (gpu / "digit_resnet" / "1").mkdir(parents=True)
+    (gpu / "digit_resnet" / "1" / "model.plan").write_bytes(b"engine")
+    (gpu / "digit_resnet" / "config.pbtxt").write_text('platform: "tensorrt_plan"\n')
+    (gpu / "minilm_sentiment" / "1").mkdir(parents=True)  # an earlier copy, its engine build failed again
+    (gpu / "minilm_sentiment" / "1" / "stale.onnx").write_bytes(b"old")
+
+    assert onnx2trt.complete_repository(cpu, gpu) == ["diabetes_regressor", "minilm_sentiment"]
+    assert (gpu / "digit_resnet" / "config.pbtxt").read_text() == 'platform: "tensorrt_plan"\n'  # the engine stays
+    assert not (gpu / "digit_resnet" / "1" / "model.onnx").exists()
+    assert (gpu / "diabetes_regressor" / "1" / "model.onnx").read_bytes() == b"onnx"
+    assert sorted(p.name for p in (gpu / "minilm_sentiment" / "1").iterdir()) == ["model.onnx"]
+    # every model name once: tritonserver gets gpu_repository/ and ensembles/, never model_repository/ beside them
+    assert {p.parent.name for p in gpu.glob("*/config.pbtxt")} == {p.parent.name for p in cpu.glob("*/config.pbtxt")}

@@ -141,6 +141,9 @@ def export_engines(specs, repository: Path, gpu_repository: Path) -> int:
             failed.append(spec.name)
             continue
         print(f"{prefix}: ok: max |err| vs ONNX Runtime {max(errors.values()):.2g} <= {spec.fp16_atol:g}", flush=True)
+    copied = onnx2trt.complete_repository(repository, gpu_repository)
+    print(f"{gpu_repository}: engines, and the ONNX models without one ({', '.join(copied) or 'none'}); serve it "
+          f"with {paths.ensembles()} alone (deploy/kubernetes/overlays/gpu)", flush=True)
     return 1 if failed else 0
 
 

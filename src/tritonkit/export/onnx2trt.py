@@ -3,6 +3,11 @@
 Engines go to ``gpu_repository/<model>/1/model.plan`` with a generated ``config.pbtxt``
 (``platform: "tensorrt_plan"``, ``KIND_GPU``), outside the CPU repository that the embedded server and
 CI serve. Each engine is checked against ONNX Runtime on the same inputs before it is kept.
+
+``gpu_repository/`` is then completed with a copy of every CPU model that has no engine (``diabetes_regressor``,
+or a model whose build failed), so a GPU host serves it alone with ``ensembles/``: tritonserver refuses a model
+whose name is in two of its repositories ("not unique across all model repositories"; both copies stay unloaded),
+so it cannot be put ahead of ``model_repository/``.
 """
 
 from __future__ import annotations
@@ -103,6 +108,21 @@ def require_tensorrt() -> None:
     missing = missing_requirements()
     if missing:
         raise ExportError("TensorRT export cannot run here: " + "; ".join(missing))
+
+
+def complete_repository(cpu_repository: Path, gpu_repository: Path) -> list[str]:
+    """Copies into ``gpu_repository`` every model of ``cpu_repository`` that has no engine there (replacing an
+    earlier copy); an engine's folder is left alone. Returns the names copied."""
+    copied = []
+    for source in sorted(path.parent for path in cpu_repository.glob("*/config.pbtxt")):
+        target = gpu_repository / source.name
+        if (target / "1" / "model.plan").is_file():
+            continue
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(source, target)
+        copied.append(source.name)
+    return copied
 
 
 def export_engine(spec, cpu_repository: Path, gpu_repository: Path) -> dict[str, float]:
