@@ -10,7 +10,7 @@ from google.protobuf import text_format
 from tritonkit import catalog, paths
 from tritonkit.export import ensembles
 from tritonkit.export.config import parse_pbtxt
-from tritonkit.export.generate import OPENAPI_FILE, generated_files, sync
+from tritonkit.export.generate import CONFIG_FILE, OPENAPI_FILE, generated_files, sync
 from tritonkit.export.registry import ENSEMBLES, MODELS, STEPS
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -70,9 +70,10 @@ def _configs_only(tmp_path):
     copies = []
     for source in paths.repositories():
         target = tmp_path / source.name
-        for path in [*source.glob("*/config.pbtxt"), *source.glob("*/labels.txt")]:
-            (target / path.parent.name).mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target / path.parent.name / path.name)
+        for path in [*source.glob("*/config.pbtxt"), *source.glob("*/labels.txt"), *source.glob("*/1/README")]:
+            copy = target / path.relative_to(source)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, copy)
         copies.append(target)
     shutil.copy2(paths.root() / OPENAPI_FILE, tmp_path / OPENAPI_FILE)
     return copies
@@ -81,7 +82,7 @@ def _configs_only(tmp_path):
 def test_committed_step_and_ensemble_configs_are_what_the_generator_makes(tmp_path):
     models, steps = _configs_only(tmp_path)
     files = generated_files(models, steps)
-    configs = {path.parent.name for path in files if path.name != OPENAPI_FILE}
+    configs = {path.parent.name for path in files if path.name == CONFIG_FILE}
     assert configs == set(STEPS) | set(ENSEMBLES)  # no graph: models stand as committed
     assert models.parent / OPENAPI_FILE in files
     written, drifts = sync(files, check=True)
