@@ -24,3 +24,7 @@ LENGTH_BUCKETS = (16, 24, 32, 48, 64)
 # The MiniLM endpoints serve the latest version of their model (INT8 on CPU); the *_fp32 ones pin FP32 version 1.
 SENTIMENT_ENDPOINTS = ("text_sentiment", "text_sentiment_fp32", "lstm_sentiment")
 EMBEDDING_ENDPOINTS = ("text_embedding", "text_embedding_fp32")
+
+# The recommender endpoint: a user id and K -> the top K movies the user has not rated (K at most this).
+RECOMMENDER_ENDPOINT = "movie_recommendations"
+MAX_RECOMMENDATIONS = 100

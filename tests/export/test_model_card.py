@@ -14,6 +14,7 @@ TARGETS = {  # model -> minimum held-out metric (issue: export pipeline for ever
     "lstm_sentiment_classifier": 0.75,
     "digit_resnet": 0.93,
     "minilm_encoder": 0.9999,  # min cosine to sentence-transformers (FP32)
+    "movie_deepfm": 0.75,  # AUC (issue 15)
 }
 INT8_MAX_ACCURACY_DROP = 0.01  # one point
 INT8_MIN_COSINE = 0.95
@@ -52,3 +53,12 @@ def test_model_card_has_a_row_per_version_with_its_metric(exported_repository):
             record = _record(exported_repository, name, version)
             assert f"| `{name}` | {version} | {spec.source} | {record['format']} |" in card
             assert f"{record['metric_name']} {record['metric']:.4f}" in card
+
+
+def test_the_recommenders_ranking_beats_popularity_and_is_on_the_card(exported_repository):
+    details = _record(exported_repository, "movie_deepfm", 1)["details"]
+    assert details["HR@10"] > details["popularity HR@10"], details
+    assert details["NDCG@10"] > details["popularity NDCG@10"], details
+    assert details["users ranked"] >= 600  # users with a liked held-out movie, of 671
+    card = (exported_repository / CARD_NAME).read_text()
+    assert f"HR@10 {details['HR@10']:.4f}, popularity HR@10 {details['popularity HR@10']:.4f}" in card

@@ -20,7 +20,7 @@ from tritonkit import paths
 # tests/integration/test_errors.py reproduces the abort's request). `make fuzz` runs only these.
 pytestmark = [pytest.mark.integration, pytest.mark.fuzz]
 
-EXAMPLES = 40  # per route: 21 routes, about 800 requests in a minute
+EXAMPLES = 40  # per route: 27 routes, about 1,100 requests in a minute
 GRPC_EXAMPLES = 150
 SCHEMA = schemathesis.openapi.from_path(paths.root() / "openapi.json")
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
@@ -38,6 +38,7 @@ def test_http_answers_every_generated_request_with_2xx_or_4xx(case, server):
 ENDPOINTS = {  # endpoint -> input name
     "text_sentiment": "TEXT", "lstm_sentiment": "TEXT", "text_embedding": "TEXT", "digit_classifier": "IMAGE",
     "diabetes_regressor": "FEATURES", "cancer_classifier": "FEATURES", "minilm_sentiment": "input_ids",
+    "movie_recommendations": "USER_ID",
 }
 DTYPES = {"BYTES": np.object_, "FP32": np.float32, "INT64": np.int64, "FP64": np.float64, "INT32": np.int32}
 

@@ -51,7 +51,8 @@ def workdir(tmp_path_factory):
 
 def test_readme_has_a_curl_example_per_endpoint():
     commands = " ".join(body for body, _ in _example_pairs("bash", "json"))
-    for endpoint in ("diabetes_regressor", "text_sentiment", "lstm_sentiment", "text_embedding", "digit_classifier"):
+    for endpoint in ("diabetes_regressor", "text_sentiment", "lstm_sentiment", "text_embedding", "digit_classifier",
+                     "movie_recommendations"):
         assert f"/v2/models/{endpoint}/infer" in commands
 
 

@@ -26,6 +26,8 @@ EXPECTED = {
     "ensemble_never_consumed": "tensor 'hidden' from step 0 (tiny) is never consumed",
     "ensemble_missing_output": "output 'RESULT': no step's output_map produces it",
     "ensemble_unknown_tensor": "tensor 'ghost' is produced by no step and is not an ensemble input",
+    "scorer_unknown_model": "parameters scorer: names 'nope', which no repository holds",
+    "scorer_batch_too_large": "parameters scorer_batch: is '16'; it must be 1..tiny's max_batch_size (8)",
 }
 
 

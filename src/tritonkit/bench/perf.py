@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tritonkit import paths
+from tritonkit import catalog, paths
 from tritonkit.client.health import ServerNotReady, wait_until_ready
 from tritonkit.loadtest.overload import ENDPOINTS
 from tritonkit.loadtest.soak import machine
@@ -40,7 +40,7 @@ LIBRARIES = {"libb64.so.0d": "libb64-*.so.0d", "libcudart.so.12": "libcudart-*.s
 SAMPLES = 32  # distinct inputs per endpoint, cycled by perf_analyzer
 PROTOCOLS = ("http", "grpc")
 # Endpoints our load generator (bench/loadgen.py: one BYTES input, LABEL and PROBABILITIES out) can drive too.
-COMPARABLE = {"text_sentiment": "TEXT", "lstm_sentiment": "TEXT", "digit_classifier": "IMAGE"}
+COMPARABLE = {**dict.fromkeys(catalog.SENTIMENT_ENDPOINTS, "TEXT"), "digit_classifier": "IMAGE"}
 
 
 def perf_dir() -> Path:
@@ -97,7 +97,8 @@ def _tensor(row: np.ndarray) -> dict:
         except UnicodeDecodeError:  # b64 is the raw tensor: Triton's BYTES layout, a 4-byte length before the bytes
             raw = struct.pack("<I", len(value)) + value
             return {"content": {"b64": base64.b64encode(raw).decode()}, "shape": list(row.shape)}
-    return {"content": row.astype(np.float32).ravel().tolist(), "shape": list(row.shape)}
+    values = row if np.issubdtype(row.dtype, np.integer) else row.astype(np.float32)  # ids stay integers
+    return {"content": values.ravel().tolist(), "shape": list(row.shape)}
 
 
 def command(binary: Path, endpoint: str, protocol: str, settings: ServerSettings, *, data: Path, csv_path: Path,

@@ -319,6 +319,11 @@ class BaseClient:
         out = yield from self._plan_infer("diabetes_regressor", codec.rows_input(rows, 10), ["PREDICTION"], None)
         return out["PREDICTION"][:, 0]
 
+    def _plan_recommend(self, users: Sequence[int] | int, k: int) -> Plan[list[list[codec.Recommendation]]]:
+        inputs = codec.recommendation_input(users, k)
+        out = yield from self._plan_infer(catalog.RECOMMENDER_ENDPOINT, inputs, codec.RECOMMENDATION_OUTPUTS, None)
+        return codec.recommendations(out)
+
     def _plan_predict_cancer(self, rows: npt.ArrayLike) -> Plan[npt.NDArray[Any]]:
         out = yield from self._plan_infer("cancer_classifier", codec.rows_input(rows, 30), ["PROBABILITY"], None)
         return out["PROBABILITY"][:, 0]

@@ -158,6 +158,10 @@ class AsyncClient(BaseClient):
         """Awaitable ``Client.predict_diabetes``."""
         return await self._run(self._plan_predict_diabetes(rows))
 
+    async def recommend(self, users: Sequence[int] | int, k: int = 10) -> list[list[codec.Recommendation]]:
+        """Awaitable ``Client.recommend``."""
+        return await self._run(self._plan_recommend(users, k))
+
     async def predict_cancer(self, rows: npt.ArrayLike) -> npt.NDArray[Any]:
         """Awaitable ``Client.predict_cancer``."""
         return await self._run(self._plan_predict_cancer(rows))

@@ -84,6 +84,11 @@ def _add_endpoint_commands(commands: Any) -> None:
     sentiment.add_argument("--model-version", type=int, help="model version (default: the server's policy)")
     _command(commands, "digit", "read a digit from image files (digit_classifier)").add_argument(
         "paths", nargs="+", type=Path, help="PNG, JPEG, BMP, WebP... files")
+    recommend = _command(commands, "recommend", "the top K movies a MovieLens user has not rated "
+                         f"({catalog.RECOMMENDER_ENDPOINT}; an unknown user gets the popular ones, flagged)")
+    recommend.add_argument("users", nargs="+", type=int, help="MovieLens user ids (1-671 are known)")
+    recommend.add_argument("-k", "--k", type=int, default=10, help=f"movies a user, 1..{catalog.MAX_RECOMMENDATIONS} "
+                           "(default 10)")
     for name, width in (("diabetes", 10), ("cancer", 30)):
         _command(commands, name, f"{name} model on rows of {width} comma-separated features").add_argument(
             "rows", nargs="*", help=f"rows of {width} numbers (put -- before a row that starts with a minus sign); "
@@ -190,6 +195,14 @@ def _digit(client: Client, args: argparse.Namespace) -> Result:
             for path, p in zip(args.paths, found, strict=True)], ["image", "label", "confidence"]
 
 
+def _recommend(client: Client, args: argparse.Namespace) -> Result:
+    found = client.recommend(args.users, args.k)
+    return [{"user": user, "rank": rank, "movie_id": movie.movie_id, "title": movie.title, "score": movie.score,
+             "popular_fallback": movie.popular_fallback}
+            for user, movies in zip(args.users, found, strict=True) for rank, movie in enumerate(movies, 1)], \
+        ["user", "rank", "movie_id", "title", "score", "popular_fallback"]
+
+
 def _diabetes(client: Client, args: argparse.Namespace) -> Result:
     values = client.predict_diabetes(_rows(args))
     return [{"row": i, "prediction": float(v)} for i, v in enumerate(values)], ["row", "prediction"]
@@ -261,5 +274,6 @@ def _unload(client: Client, args: argparse.Namespace) -> Result:
 
 COMMANDS: dict[str, Callable[[Client, argparse.Namespace], Result]] = {
     "health": _health, "models": _models, "embed": _embed, "sentiment": _sentiment, "digit": _digit,
-    "diabetes": _diabetes, "cancer": _cancer, "infer": _infer, "stats": _stats, "load": _load, "unload": _unload,
+    "recommend": _recommend, "diabetes": _diabetes, "cancer": _cancer, "infer": _infer, "stats": _stats,
+    "load": _load, "unload": _unload,
 }

@@ -195,6 +195,11 @@ class Client(BaseClient):
         """Disease progression for rows of sklearn's 10 scaled diabetes features."""
         return self._run(self._plan_predict_diabetes(rows))
 
+    def recommend(self, users: Sequence[int] | int, k: int = 10) -> list[list[codec.Recommendation]]:
+        """The top ``k`` movies each MovieLens user has not rated, best first (``movie_recommendations``); an
+        unknown user gets the popular movies, each with ``popular_fallback`` set."""
+        return self._run(self._plan_recommend(users, k))
+
     def predict_cancer(self, rows: npt.ArrayLike) -> npt.NDArray[Any]:
         """Probability of sklearn's label 1 (benign) for rows of the 30 breast-cancer features."""
         return self._run(self._plan_predict_cancer(rows))

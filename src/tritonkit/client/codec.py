@@ -15,6 +15,8 @@ from typing import Any, Protocol, TypeAlias, cast
 import numpy as np
 import numpy.typing as npt
 
+from tritonkit import catalog
+
 CLASS_OUTPUTS = ("LABEL", "PROBABILITIES")  # what text_sentiment, lstm_sentiment and digit_classifier answer
 
 
@@ -38,6 +40,43 @@ class Prediction:
     def confidence(self) -> float:
         """The probability of ``label``."""
         return self.probabilities[self.label]
+
+
+@dataclasses.dataclass(frozen=True)
+class Recommendation:
+    """One movie recommended to a user: ``score`` is the model's P(liked), or with ``popular_fallback`` (an unknown
+    user) the share of users who liked it."""
+
+    movie_id: int
+    title: str
+    score: float
+    popular_fallback: bool
+
+
+def recommendation_input(users: Sequence[int] | int, k: int) -> dict[str, npt.NDArray[Any]]:
+    """``USER_ID`` [n, 1] INT64 and ``K`` [n, 1] INT32 (one K for every user).
+
+    Raises:
+        ValueError: ``k`` is outside 1..catalog.MAX_RECOMMENDATIONS.
+    """
+    if not 1 <= k <= catalog.MAX_RECOMMENDATIONS:
+        raise ValueError(f"k={k} must be within 1..{catalog.MAX_RECOMMENDATIONS}")
+    ids = np.array([users] if isinstance(users, int) else list(users), dtype=np.int64).reshape(-1, 1)
+    return {"USER_ID": ids, "K": np.full(ids.shape, k, dtype=np.int32)}
+
+
+def recommendations(outputs: dict[str, npt.NDArray[Any]]) -> list[list[Recommendation]]:
+    """Per user row, the recommended movies best first."""
+    result = []
+    for ids, titles, scores, popular in zip(outputs["MOVIE_IDS"], outputs["TITLES"], outputs["SCORES"],
+                                            outputs["POPULAR_FALLBACK"].reshape(-1), strict=True):
+        result.append([Recommendation(int(movie), title.decode() if isinstance(title, bytes) else str(title),
+                                      float(score), bool(popular))
+                       for movie, title, score in zip(ids, titles, scores, strict=True)])
+    return result
+
+
+RECOMMENDATION_OUTPUTS = ["MOVIE_IDS", "TITLES", "SCORES", "POPULAR_FALLBACK"]
 
 
 def texts_input(texts: Sequence[str] | str) -> dict[str, npt.NDArray[Any]]:

@@ -38,7 +38,7 @@ from tritonkit.server.watchdog import tritonserver_of
 
 RULE = "tritonkit_queue_ms_per_request"
 PUBLIC_ENDPOINTS = (*catalog.SENTIMENT_ENDPOINTS, *catalog.EMBEDDING_ENDPOINTS, "digit_classifier",
-                    "diabetes_regressor", "cancer_classifier")
+                    "diabetes_regressor", "cancer_classifier", catalog.RECOMMENDER_ENDPOINT)
 _STUB_FAULT = re.compile(r"traps: triton_python_b")
 _SUCCESS = re.compile(r'^nv_inference_request_success\{model="([^"]+)",version="[^"]+"\} (\S+)$', re.MULTILINE)
 

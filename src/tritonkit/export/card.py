@@ -33,9 +33,20 @@ def render(specs: list[ModelSpec], repository: Path) -> str:
                 f"| {worst:.2g} ({record.tolerance:g}) | {record.metric_name} {record.metric:.4f} "
                 f"| {record.export_s:.1f} s |"
             )
+    details = [(spec, record) for spec in specs for version in spec.versions
+               if (record := read_record(repository / spec.name / str(version) / RECORD_NAME)) and record.details]
+    if details:
+        lines += ["", "## Further held-out figures", ""]
+        lines += [f"- `{spec.name}` v{record.version}: "
+                  + ", ".join(f"{name} {_figure(value)}" for name, value in record.details.items())
+                  for spec, record in details]
     lines += ["", "## What each model is", ""]
     lines += [f"- `{spec.name}`: {spec.description}." for spec in specs]
     return "\n".join(lines) + "\n"
+
+
+def _figure(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.4f}"
 
 
 def _size(size_bytes: int) -> str:

@@ -21,7 +21,8 @@ from tritonkit.export.config import attach_labels
 
 HEADER_WIDTH = 110
 STEP_QUEUE_BATCHES = 4
-STEP_CLASSES = ("TokenizerStep", "DigitImageStep", "ClassifierPostprocess")  # in tritonkit/steps/steps.py
+# The classes of tritonkit/steps/steps.py
+STEP_CLASSES = ("TokenizerStep", "DigitImageStep", "ClassifierPostprocess", "RecommenderStep")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +66,7 @@ class StepSpec:
     labels: tuple[str, ...] = ()
     parameters: tuple[tuple[str, str], ...] = ()
     instance_count: int = 1
+    batch_limit: int | None = None  # a public step outside any ensemble (it calls its model itself) sets its own
 
     def __post_init__(self):
         if self.step_class not in STEP_CLASSES:
@@ -111,17 +113,17 @@ def step_configs(steps: tuple[StepSpec, ...], ensembles: tuple[EnsembleSpec, ...
 
     configs = {}
     for step in steps:
+        limit = step.batch_limit or _step_batch_limit(step.name, ensembles, models)
         config = {
             "name": step.name,
             "backend": "python",
-            "max_batch_size": _step_batch_limit(step.name, ensembles, models),
+            "max_batch_size": limit,
             "input": [_tensor(item, models, step.name) for item in step.inputs],
             "output": [_tensor(item, models, step.name) for item in step.outputs],
             # No wait: batches form from what queues while an instance is busy. Bounded, but at four full batches:
             # steps are fast, so overload is refused at the model behind them (registry.TEXT_SERVING), while a
             # client's burst (40 texts at once) passes; a queue of one batch here refused part of such a burst.
-            "dynamic_batching": {"default_queue_policy": {"max_queue_size": STEP_QUEUE_BATCHES * _step_batch_limit(
-                step.name, ensembles, models)}},
+            "dynamic_batching": {"default_queue_policy": {"max_queue_size": STEP_QUEUE_BATCHES * limit}},
             "instance_group": [{"kind": "KIND_CPU", "count": step.instance_count}],
         }
         if step.labels:

@@ -6,7 +6,8 @@ Each problem names the file, the field and the fix. Checks:
     and dims; ``max_batch_size > 0`` only with a dynamic first axis in the graph; label files exist;
   - ensembles: every step's model exists; every ``input_map``/``output_map`` tensor exists on the step
     model with the same data type and shape as the tensor it is wired to; no tensor is produced twice;
-    every intermediate is consumed; every ensemble output is produced and every ensemble input used.
+    every intermediate is consumed; every ensemble output is produced and every ensemble input used;
+  - a Python model that calls a scorer itself (BLS): the scorer exists, takes its calls' rows, answers ``score``.
 """
 
 from __future__ import annotations
@@ -76,7 +77,29 @@ def lint_repositories(repositories: list[Path]) -> list[Problem]:
             problems += check_onnx_model(model)
         if config.platform == "ensemble":
             problems += check_ensemble(model, models)
+        if "scorer" in config.parameters:
+            problems += check_scorer(model, models)
         problems += check_label_files(model)
+    return problems
+
+
+def check_scorer(model: Model, models: dict[str, Model]) -> list[Problem]:
+    """A Python model that calls another (BLS, parameter ``scorer``) in calls of ``scorer_batch`` rows: that
+    model exists, takes that many rows, and answers ``score``."""
+    parameters = model.config.parameters
+    name = parameters["scorer"].string_value
+    scorer = models.get(name)
+    if scorer is None:
+        return [Problem(model.path, "parameters scorer", f"names {name!r}, which no repository holds; fix the name in "
+                                                          "src/tritonkit/export/registry.py or export the model")]
+    problems = []
+    batch = parameters["scorer_batch"].string_value if "scorer_batch" in parameters else ""
+    if not batch.isdigit() or not 1 <= int(batch) <= scorer.config.max_batch_size:
+        problems.append(Problem(model.path, "parameters scorer_batch",
+                                f"is {batch!r}; it must be 1..{name}'s max_batch_size "
+                                f"({scorer.config.max_batch_size}), or Triton refuses the calls"))
+    if "score" not in scorer.tensors("output"):
+        problems.append(Problem(model.path, "parameters scorer", f"{name} has no output 'score', which the step reads"))
     return problems
 
 

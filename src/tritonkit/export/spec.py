@@ -23,6 +23,7 @@ class Built:
         assets: extra files written beside ``model.onnx`` in every version folder (tokenizer, vocabulary).
         pytorch_module: the trained ``torch.nn.Module``, for specs with ``keeps_pytorch_weights``.
         calibration: input feeds from the training rows, for an INT8 scheme that measures activations.
+        details: further held-out figures of the source model (name -> value), for the model card.
     """
 
     onnx_model: object
@@ -32,6 +33,7 @@ class Built:
     assets: dict[str, bytes] = dataclasses.field(default_factory=dict)
     pytorch_module: object | None = None
     calibration: tuple[dict[str, np.ndarray], ...] = ()
+    details: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,7 +27,8 @@ from tritonkit.server.process import TritonServer
 from tritonkit.server.settings import ServerSettings
 
 HERE = Path(__file__).resolve().parent  # locustfile.py and locust.conf ship in the package
-USER_CLASSES = ("MixedUser", "SentimentUser", "LstmUser", "EmbeddingUser", "DigitUser", "DiabetesUser", "CancerUser")
+USER_CLASSES = ("MixedUser", "SentimentUser", "LstmUser", "EmbeddingUser", "DigitUser", "DiabetesUser", "CancerUser",
+                "RecommenderUser")
 ROLLOUT_MODEL = "lstm_sentiment_classifier"
 SERVER_READY_TIMEOUT_S = 180  # every model on 2 shared cores, with room for a busy machine
 ROLLOUT_MODELS = {"model_repository": [ROLLOUT_MODEL],

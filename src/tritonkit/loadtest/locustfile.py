@@ -14,6 +14,7 @@ import gevent
 import psutil
 from locust import LoadTestShape, between, events, task
 
+from tritonkit import catalog
 from tritonkit.loadtest import slo, workload
 from tritonkit.loadtest.triton_user import TritonUser
 
@@ -66,6 +67,11 @@ class MixedUser(TritonUser):
         rows = workload.tabular_rows()["cancer"]
         self.call("cancer_classifier", lambda c: c.predict_cancer(rows[random.randrange(len(rows))]))
 
+    @task(1)
+    def recommend(self):
+        user = random.choice(workload.movie_users())
+        self.call(catalog.RECOMMENDER_ENDPOINT, lambda c: c.recommend(user, 10))
+
 
 def _focused(name: str, task_method):
     """A user class that runs one of MixedUser's tasks only.
@@ -81,6 +87,7 @@ EmbeddingUser = _focused("EmbeddingUser", MixedUser.embedding)
 DigitUser = _focused("DigitUser", MixedUser.digit)
 DiabetesUser = _focused("DiabetesUser", MixedUser.diabetes)
 CancerUser = _focused("CancerUser", MixedUser.cancer)
+RecommenderUser = _focused("RecommenderUser", MixedUser.recommend)
 
 
 class ConfiguredShape(LoadTestShape):

@@ -38,7 +38,7 @@ import tritonclient.http as httpclient
 from tritonclient.utils import np_to_triton_dtype
 
 from tritonkit import catalog
-from tritonkit.client.codec import images_input, rows_input, texts_input
+from tritonkit.client.codec import images_input, recommendation_input, rows_input, texts_input
 from tritonkit.client.health import wait_until_ready
 from tritonkit.loadtest import workload
 from tritonkit.loadtest.soak import machine
@@ -61,6 +61,11 @@ def _images() -> Inputs:
     return lambda index: images_input(images[index % len(images)])
 
 
+def _movie_users() -> Inputs:
+    users = workload.movie_users()
+    return lambda index: recommendation_input(users[index * 7 % len(users)], 10)  # a known user's top 10
+
+
 def _rows(dataset: str) -> Callable[[], Inputs]:
     def inputs() -> Inputs:
         rows = workload.tabular_rows()[dataset]
@@ -69,10 +74,12 @@ def _rows(dataset: str) -> Callable[[], Inputs]:
     return inputs
 
 
-# Every public endpoint and what its users send (workload.py: the shipped reviews, held-out digits, real rows).
+# Every public endpoint and what its users send (workload.py: the shipped reviews, held-out digits, real rows,
+# MovieLens users).
 ENDPOINTS: dict[str, Callable[[], Inputs]] = {
     **dict.fromkeys((*catalog.SENTIMENT_ENDPOINTS, *catalog.EMBEDDING_ENDPOINTS), _texts), "digit_classifier": _images,
     "diabetes_regressor": _rows("diabetes"), "cancer_classifier": _rows("cancer"),
+    catalog.RECOMMENDER_ENDPOINT: _movie_users,
 }
 
 

@@ -1,10 +1,11 @@
 """What the users send: texts of realistic, varied lengths from the shipped dataset, digit images as PNG and
-JPEG, and tabular rows from the real datasets. Built once per process."""
+JPEG, tabular rows from the real datasets, and the recommender's MovieLens users. Built once per process."""
 
 from __future__ import annotations
 
 import functools
 import io
+import json
 import random
 
 import numpy as np
@@ -55,3 +56,10 @@ def tabular_rows() -> dict[str, np.ndarray]:
         "diabetes": load_diabetes().data.astype(np.float32),
         "cancer": load_breast_cancer().data.astype(np.float32),
     }
+
+
+@functools.lru_cache(maxsize=1)
+def movie_users() -> list[int]:
+    """The MovieLens user ids the recommender knows (from the catalog export wrote beside its step)."""
+    path = paths.ensembles() / catalog.RECOMMENDER_ENDPOINT / "1" / "movies.json"
+    return [int(user) for user in json.loads(path.read_text(encoding="utf-8"))["users"]]

@@ -15,7 +15,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from tritonkit import catalog
-from tritonkit.steps import RequestError, imaging, labels, texts
+from tritonkit.steps import RequestError, imaging, labels, movies, texts
 from tritonkit.steps.heartbeat import Heartbeat
 
 
@@ -131,6 +131,55 @@ class ClassifierPostprocess(BatchStep):
             probabilities = labels.softmax(logits.astype(np.float32))
             results.append({"LABEL": labels.top_labels(probabilities, self.labels), "PROBABILITIES": probabilities})
         return results
+
+
+class RecommenderStep(BatchStep):
+    """USER_ID INT64 [1], K INT32 [1] -> MOVIE_IDS INT64 [K], TITLES BYTES [K], SCORES FP32 [K], POPULAR_FALLBACK
+    BOOL [1]: the top K movies the user has not rated, scored by the model named in the ``scorer`` parameter.
+
+    The candidates of every known user in the batch are scored together, in calls of at most the scorer's
+    ``max_batch_size`` rows (Triton's BLS: a user's ~9,000 candidates take two or three). An unknown user gets
+    the popular movies, flagged (movies.py).
+    """
+
+    def setup(self):
+        self.catalog = movies.MovieCatalog(self.version_dir / "movies.json")
+        self.scorer = self.parameters["scorer"]
+        self.chunk = int(self.parameters["scorer_batch"])
+
+    def read(self, request):
+        return movies.read_request(self.rows(request, "USER_ID"), self.rows(request, "K"))
+
+    def process(self, items):
+        known = sorted({user for users, _ in items for user in users if user in self.catalog.user_index})
+        candidates = {user: self.catalog.candidates(user) for user in known}
+        scores = self._score(known, candidates)
+        results = []
+        for users, k in items:
+            rows = [movies.top_k(candidates[user], scores[user], k) if user in candidates else None for user in users]
+            answers = [self.catalog.answer(*row, False) if row else self.catalog.fallback(k) for row in rows]
+            results.append({name: np.stack([answer[name] for answer in answers]) for name in answers[0]})
+        return results
+
+    def _score(self, users: list[int], candidates: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        if not users:
+            return {}
+        features = [self.catalog.features(user, candidates[user]) for user in users]
+        joined = {name: np.concatenate([f[name] for f in features]) for name in features[0]}
+        total = len(joined["user"])
+        scores = np.concatenate([self._call({name: array[start : start + self.chunk] for name, array in joined.items()})
+                                 for start in range(0, total, self.chunk)])
+        bounds = np.cumsum([0, *(len(candidates[user]) for user in users)])
+        return {user: scores[bounds[i] : bounds[i + 1]] for i, user in enumerate(users)}
+
+    def _call(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        request = pb_utils.InferenceRequest(
+            model_name=self.scorer, requested_output_names=["score"],
+            inputs=[pb_utils.Tensor(name, array) for name, array in inputs.items()])
+        response = request.exec()
+        if response.has_error():
+            raise RuntimeError(f"{self.scorer}: {response.error().message()}")
+        return pb_utils.get_output_tensor_by_name(response, "score").as_numpy()[:, 0]
 
 
 def _error(message: str, code):
