@@ -20,11 +20,12 @@ def test_perf_analyzer_measures_an_endpoint_over_both_protocols(server, tmp_path
     env = {**os.environ, "TRITON_ADMIN_KEY": settings.admin_key, "HTTP_PORT": str(settings.http_port),
            "GRPC_PORT": str(settings.grpc_port)}
     done = subprocess.run([sys.executable, "-m", "tritonkit.bench.perf", "--endpoint", "diabetes_regressor",
-                           "--endpoint", "digit_classifier", "--concurrency", "2", "--interval-ms", "500",
+                           "--endpoint", "digit_classifier", "--endpoint", "movie_recommendations",  # ints, BYTES
+                           "--concurrency", "2", "--interval-ms", "500",
                            "--out", str(tmp_path)], env=env, cwd=paths.root(), capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for endpoint in ("diabetes_regressor", "digit_classifier"):
+    for endpoint in ("diabetes_regressor", "digit_classifier", "movie_recommendations"):
         for protocol in perf.PROTOCOLS:
             rows = perf.read_csv(tmp_path / f"{endpoint}-{protocol}.csv")
             assert [row["concurrency"] for row in rows] == [2] and rows[0]["throughput"] > 0, (endpoint, protocol)

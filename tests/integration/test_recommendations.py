@@ -138,3 +138,15 @@ def test_a_bad_request_fails_alone_in_its_batch_and_the_scorer_runs_batched(serv
             batched = True
             break
     assert batched, "no dynamic batch was formed; the test proves nothing"
+
+
+def test_the_cli_prints_each_users_top_k(server, capsys):
+    from tritonkit.client import cli
+
+    url = server.settings.http_url.removeprefix("http://")
+    assert cli.main(["recommend", "42", "0", "-k", "3", "--url", url, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(row["user"], row["rank"], row["popular_fallback"]) for row in rows] == [
+        (42, 1, False), (42, 2, False), (42, 3, False), (0, 1, True), (0, 2, True), (0, 3, True)]
+    assert cli.main(["recommend", "42", "-k", "101", "--url", url]) == 1
+    assert f"k=101 must be within 1..{catalog.MAX_RECOMMENDATIONS}" in capsys.readouterr().err

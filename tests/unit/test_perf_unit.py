@@ -61,3 +61,15 @@ def test_the_report_puts_our_generator_beside_perf_analyzer_with_the_ratio():
                 "73.6 req/s; 87.2 / 135.9 ms | 1.25x |")
     assert expected in text
     assert "| `diabetes_regressor` | grpc | 8 | 1.0 req/s | 1.0 / 1.0 / 1.0 ms | — | — |" in text
+
+
+def test_repeats_merge_into_medians_with_the_ratio_of_each_repeat():
+    def row(throughput, ours):
+        return {"concurrency": 1, "throughput": throughput, "p50_ms": throughput / 10, "p95_ms": 2.0, "p99_ms": 3.0,
+                "ours": {"throughput": ours, "p50_ms": 1.0, "p95_ms": 2.0}}
+
+    (merged,) = perf.merge([[row(100.0, 100.0)], [row(130.0, 100.0)], [row(90.0, 100.0)]])
+    assert merged["throughput"] == 100.0 and merged["p50_ms"] == 10.0 and merged["ours"]["throughput"] == 100.0
+    assert merged["ratios"] == [1.0, 1.3, 0.9]
+    text = perf.markdown({("text_sentiment", "http"): [merged]}, "note")
+    assert "| 1.00x (0.90-1.30) |" in text

@@ -20,6 +20,7 @@ import argparse
 import base64
 import csv
 import json
+import statistics
 import struct
 import subprocess
 import sys
@@ -148,6 +149,21 @@ def ours(endpoint: str, protocol: str, settings: ServerSettings, concurrency: in
     return {"throughput": sample.throughput, "p50_ms": sample.percentile(50), "p95_ms": sample.percentile(95)}
 
 
+def merge(repeats: list[list[dict]]) -> list[dict]:
+    """Per concurrency, the median of each figure over the repeats (perf_analyzer's and, where measured, ours);
+    ``ratios`` keeps each repeat's perf_analyzer / ours, measured back to back."""
+    merged = []
+    for rows in zip(*repeats, strict=True):
+        row = {"concurrency": rows[0]["concurrency"],
+               **{key: statistics.median(r[key] for r in rows) for key in ("throughput", "p50_ms", "p95_ms", "p99_ms")}}
+        if all("ours" in r for r in rows):
+            row["ours"] = {key: statistics.median(r["ours"][key] for r in rows)
+                           for key in ("throughput", "p50_ms", "p95_ms")}
+            row["ratios"] = [r["throughput"] / r["ours"]["throughput"] for r in rows]
+        merged.append(row)
+    return merged
+
+
 def markdown(results: dict[tuple[str, str], list[dict]], note: str) -> str:
     compared = any("ours" in row for rows in results.values() for row in rows)
     lines = ["# perf_analyzer against the running server", "", note, "",
@@ -160,10 +176,36 @@ def markdown(results: dict[tuple[str, str], list[dict]], note: str) -> str:
                     f"{row['p50_ms']:.1f} / {row['p95_ms']:.1f} / {row['p99_ms']:.1f} ms |")
             if compared:
                 other = row.get("ours")
+                ratios = row.get("ratios", [])
+                spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
                 line += (f" {other['throughput']:.1f} req/s; {other['p50_ms']:.1f} / {other['p95_ms']:.1f} ms | "
-                         f"{row['throughput'] / other['throughput']:.2f}x |" if other else " — | — |")
+                         f"{row['throughput'] / other['throughput']:.2f}x{spread} |" if other else " — | — |")
             lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def measure(binary: Path, endpoint: str, protocol: str, *, settings: ServerSettings, args: argparse.Namespace,
+            data: Path, repeat: int) -> list[dict] | None:
+    """One perf_analyzer run over the concurrency range, then (``--compare``) ours at each of its points; None when
+    perf_analyzer failed (said on stderr)."""
+    suffix = f"-{repeat + 1}" if args.repeats > 1 else ""
+    csv_path = args.out / f"{endpoint}-{protocol}{suffix}.csv"
+    print(f"perf: {endpoint} over {protocol}, concurrency {args.concurrency}"
+          f"{f', repeat {repeat + 1}/{args.repeats}' if args.repeats > 1 else ''}...", file=sys.stderr, flush=True)
+    perf_argv = command(binary, endpoint, protocol, settings, data=data, csv_path=csv_path,
+                        concurrency=args.concurrency, interval_ms=args.interval_ms)
+    run = subprocess.run(perf_argv, capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        print(f"error: perf_analyzer failed on {endpoint} over {protocol} (exit {run.returncode}):\n"
+              f"{(run.stdout + run.stderr)[-2000:]}", file=sys.stderr)
+        return None
+    rows = read_csv(csv_path)
+    if args.compare and endpoint in COMPARABLE:
+        for row in rows:
+            print(f"perf: {endpoint} over {protocol}, concurrency {row['concurrency']}, our load generator...",
+                  file=sys.stderr, flush=True)
+            row["ours"] = ours(endpoint, protocol, settings, row["concurrency"], 3 * args.interval_ms / 1000)
+    return rows
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -178,6 +220,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compare", action="store_true",
                         help="also measure each point with our bench's load generator (closed loop, same inputs, "
                         f"protocol and concurrency) and give the ratio; for {', '.join(COMPARABLE)}")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="measure each endpoint and protocol this many times (with --compare, perf_analyzer and "
+                        "ours alternate, so both see the same machine); each figure is the median over the repeats")
     parser.add_argument("--out", type=Path, default=Path("reports/perf"), help="where CSVs and PERF.md go")
     return parser.parse_args(argv)
 
@@ -204,26 +249,20 @@ def main(argv: list[str] | None = None) -> int:
         data = args.out / "data" / f"{endpoint}.json"
         data.write_text(json.dumps(input_data(endpoint)))
         for protocol in args.protocol or PROTOCOLS:
-            csv_path = args.out / f"{endpoint}-{protocol}.csv"
-            print(f"perf: {endpoint} over {protocol}, concurrency {args.concurrency}...", file=sys.stderr, flush=True)
-            perf_argv = command(binary, endpoint, protocol, settings, data=data, csv_path=csv_path,
-                                concurrency=args.concurrency, interval_ms=args.interval_ms)
-            run = subprocess.run(perf_argv, capture_output=True, text=True, check=False)
-            if run.returncode != 0:
-                print(f"error: perf_analyzer failed on {endpoint} over {protocol} (exit {run.returncode}):\n"
-                      f"{(run.stdout + run.stderr)[-2000:]}", file=sys.stderr)
-                return 1
-            results[(endpoint, protocol)] = read_csv(csv_path)
-            if args.compare and endpoint in COMPARABLE:
-                for row in results[(endpoint, protocol)]:
-                    print(f"perf: {endpoint} over {protocol}, concurrency {row['concurrency']}, our load generator...",
-                          file=sys.stderr, flush=True)
-                    row["ours"] = ours(endpoint, protocol, settings, row["concurrency"], 3 * args.interval_ms / 1000)
+            repeats = []
+            for repeat in range(args.repeats):
+                rows = measure(binary, endpoint, protocol, settings=settings, args=args, data=data, repeat=repeat)
+                if rows is None:
+                    return 1
+                repeats.append(rows)
+            results[(endpoint, protocol)] = merge(repeats)
     given = " ".join(sys.argv[1:] if argv is None else argv)
     note = (f"perf_analyzer 2.51.0, `python -m tritonkit.bench.perf {given}`"
             f" against {settings.http_url} / {settings.grpc_url}; {machine()}; "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {time.monotonic() - started:.0f} s. Latency is "
-            "perf_analyzer's client-side latency; each row is its last stable measurement window.")
+            "perf_analyzer's client-side latency; each row is its last stable measurement window"
+            + (f", the median of {args.repeats} repeats (perf_analyzer and ours alternating; in brackets the range of "
+               "their ratio over the repeats)." if args.repeats > 1 else "."))
     (args.out / "PERF.md").write_text(markdown(results, note))
     print(markdown(results, note))
     print(f"wrote {args.out / 'PERF.md'}", file=sys.stderr)
