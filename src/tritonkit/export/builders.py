@@ -113,24 +113,19 @@ def digit_resnet() -> Built:
 def movie_deepfm() -> Built:
     """Parity and AUC on the held-out ratings plus unrated negatives; the ranking figures (HR@10, NDCG@10 of every
     movie a user has not rated, against popularity) come from the PyTorch model, which the graph matches to 1e-5."""
-    import torch
-
     data = recommender.movielens()
     module = recommender.train_deepfm(data)
     rows = recommender.auc_rows(data)
     holdout = data.features(rows[:, 0], rows[:, 1])
-    with torch.no_grad():
-        expected = module(**{name: torch.from_numpy(array) for name, array in holdout.items()}).numpy()
     ranked = recommender.ranking_metrics(data, lambda user: recommender.score_all(module, data, user))
-    popular = recommender.ranking_metrics(data, lambda user: recommender.popularity(data))
+    likes = recommender.popularity(data)
+    popular = recommender.ranking_metrics(data, lambda user: likes)
     rated = data.held_out
-    with torch.no_grad():
-        rated_scores = module(**{name: torch.from_numpy(array)
-                                 for name, array in data.features(rated[:, 0], rated[:, 1]).items()}).numpy()
+    rated_scores = recommender.predict(module, data.features(rated[:, 0], rated[:, 1]))
     return Built(
         onnx_model=_torch_to_onnx(module, data.features(rows[:2, 0], rows[:2, 1]), ["score"]),
         holdout=holdout,
-        expected={"score": expected},
+        expected={"score": recommender.predict(module, holdout)},
         metric=lambda outputs: recommender.auc(rows[:, 2], outputs["score"][:, 0]),
         assets={"movies.json": recommender.catalog_json(data)},
         pytorch_module=module,

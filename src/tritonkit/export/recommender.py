@@ -203,21 +203,25 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(labels, scores))
 
 
-def score_all(model, data: MovieLens, user: int) -> np.ndarray:
-    """The PyTorch model's score of every movie for one user index, [M]."""
+def predict(model, features: dict[str, np.ndarray]) -> np.ndarray:
+    """The PyTorch model's scores [N, 1] for ``MovieLens.features``."""
     import torch
 
-    movies = np.arange(len(data.movie_ids))
-    features = data.features(np.full_like(movies, user), movies)
-    tensors = {name: torch.from_numpy(array) for name, array in features.items()}
     with torch.no_grad():
-        return model(**tensors).numpy()[:, 0]
+        return model(**{name: torch.from_numpy(array) for name, array in features.items()}).numpy()
+
+
+def score_all(model, data: MovieLens, user: int) -> np.ndarray:
+    """The PyTorch model's score of every movie for one user index, [M]."""
+    movies = np.arange(len(data.movie_ids))
+    return predict(model, data.features(np.full_like(movies, user), movies))[:, 0]
 
 
 def ranking_metrics(data: MovieLens, scores_of) -> dict[str, float]:
     """HR@10 and NDCG@10 over users with a liked held-out movie; ``scores_of(user index)`` -> [M] scores."""
     train_rated = data.rated(data.train)
     liked = data.rated(data.held_out[data.held_out[:, 2] == 1])
+    discounts = 1.0 / np.log2(np.arange(2, TOP_K + 2))
     hits, gains = [], []
     for user in range(len(data.user_ids)):
         if not len(liked[user]):
@@ -226,7 +230,6 @@ def ranking_metrics(data: MovieLens, scores_of) -> dict[str, float]:
         scores[train_rated[user]] = -np.inf
         top = np.argsort(-scores, kind="stable")[:TOP_K]
         relevant = np.isin(top, liked[user])
-        discounts = 1.0 / np.log2(np.arange(2, TOP_K + 2))
         hits.append(float(relevant.any()))
         gains.append(float((relevant * discounts).sum() / discounts[: min(len(liked[user]), TOP_K)].sum()))
     return {"hr_at_10": float(np.mean(hits)), "ndcg_at_10": float(np.mean(gains)), "users": len(hits)}
