@@ -67,7 +67,7 @@ def digits_app():
 
     from tritonkit.export import vision
     from tritonkit.steps import RequestError
-    from tritonkit.steps.imaging import digit_pixels, open_image
+    from tritonkit.steps.imaging import image_pixels
 
     model = vision.digit_resnet()
     model.load_state_dict(weights("digits"))
@@ -77,7 +77,7 @@ def digits_app():
     @app.post("/predict")
     def predict():
         try:
-            pixels = digit_pixels(open_image(request.get_data(), 0))
+            pixels = image_pixels(request.get_data(), 0)
         except RequestError as exc:
             return jsonify(error=str(exc)), 400
         with torch.no_grad():

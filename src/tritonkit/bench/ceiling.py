@@ -44,9 +44,9 @@ def text_feeds(texts: tuple[str, ...], batch: int) -> list[dict[str, np.ndarray]
 
 
 def digit_feeds(batch: int) -> list[dict[str, np.ndarray]]:
-    from tritonkit.steps.imaging import digit_pixels, open_image
+    from tritonkit.steps.imaging import image_pixels
 
-    pixels = np.stack([digit_pixels(open_image(png, 0)) for png in inputs.digit_pngs()])
+    pixels = np.stack([image_pixels(png, row) for row, png in enumerate(inputs.digit_pngs())])
     return [{"pixel_values": pixels[start : start + batch]} for start in range(0, len(pixels) - batch + 1, batch)]
 
 

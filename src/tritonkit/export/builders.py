@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from tritonkit.export import datasets, hf2onnx, lstm, recommender, sklearn2onnx, tabular, text, torch2onnx, vision
+from tritonkit.export import (
+    datasets,
+    hf2onnx,
+    lstm,
+    recommender,
+    renders,
+    sklearn2onnx,
+    tabular,
+    text,
+    torch2onnx,
+    vision,
+)
 from tritonkit.export.spec import Built
 
 TRACE_TEXTS = ["an example sentence to trace", "and a second, longer one to trace the padding"]
@@ -99,14 +110,31 @@ def lstm_sentiment() -> Built:
 
 
 def digit_resnet() -> Built:
+    """The metric is on the raw held-out rows; the breakdown on the render suite, every held-out row drawn once
+    per condition and read by the served step's code, so both come from each exported graph's own outputs."""
     split = vision.digits()
     module = vision.train_digit_resnet(split)
+    suite = [vision.served_inputs(renders.suite_files(split.x_test, condition)) for condition in renders.SUITE]
+    inputs = np.concatenate([split.x_test, *suite])
+    rows = len(split.x_test)
+
+    def correct(outputs) -> np.ndarray:
+        return np.argmax(outputs["logits"], axis=1) == np.tile(split.y_test, 1 + len(suite))
+
+    def by_condition(outputs) -> dict[str, float]:
+        hits = correct(outputs)[rows:].reshape(len(suite), rows)
+        return {"all conditions": float(hits.mean()),
+                **{condition.name: float(row.mean()) for condition, row in zip(renders.SUITE, hits, strict=True)}}
+
     return Built(
         onnx_model=_torch_to_onnx(module, {"pixel_values": split.x_test[:2]}, ["logits"]),
-        holdout={"pixel_values": split.x_test},
-        expected={"logits": _run_torch(module, split.x_test)},
-        metric=lambda outputs: float(np.mean(np.argmax(outputs["logits"], axis=1) == split.y_test)),
+        holdout={"pixel_values": inputs},
+        expected={"logits": _run_torch(module, inputs)},
+        metric=lambda outputs: float(np.mean(correct(outputs)[:rows])),
         pytorch_module=module,
+        breakdown=by_condition,
+        breakdown_title=f"Digit render suite: accuracy by condition ({rows} held-out rows drawn per condition; "
+                        "tests/integration/test_digit_renders.py checks it against the served endpoint)",
     )
 
 

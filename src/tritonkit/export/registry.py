@@ -90,7 +90,8 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             "digit_resnet", "PyTorch",
-            "residual CNN on load_digits images 0-1499, input 8x8 ink in 0..1",
+            "residual CNN on load_digits rows 0-1499 and 8 renders of each read by the served step (trained as served), "
+            "input 8x8 ink in 0..1",
             builders.digit_resnet, atol=1e-4, metric_name="accuracy",
             labels=catalog.DIGIT_LABELS, serving=DIGIT_SERVING,
             keeps_pytorch_weights=True,
@@ -146,8 +147,9 @@ STEPS: dict[str, StepSpec] = {
         ),
         StepSpec(
             "digit_preprocess", "DigitImageStep",
-            "IMAGE (PNG, JPEG, BMP, WebP... any size, grey/RGB/RGBA, a dark digit on light paper) -> pixel_values "
-            "made the way load_digits was. Code: src/tritonkit/steps/imaging.py and steps.py.",
+            "IMAGE (PNG, JPEG, BMP, WebP, GIF, TIFF; any size and aspect; modes 1, L, LA, P, RGB, RGBA; dark ink on "
+            "light paper or light on dark) -> pixel_values made the way load_digits was; a blank or undecodable "
+            "image is a 400. Code: src/tritonkit/steps/imaging.py and steps.py.",
             inputs=(IMAGE,), outputs=(Like("digit_resnet", "pixel_values"),),
         ),
         StepSpec(
@@ -212,7 +214,7 @@ ENSEMBLES: dict[str, EnsembleSpec] = {
         ),
         EnsembleSpec(
             "digit_classifier",
-            "Public endpoint: IMAGE (encoded PNG/JPEG/BMP/WebP..., a dark digit on light paper) -> LABEL "
+            "Public endpoint: IMAGE (one digit as an encoded PNG/JPEG/BMP/WebP/GIF/TIFF file, any size) -> LABEL "
             '("0".."9") and PROBABILITIES [10].',
             (Stage("digit_preprocess"), Stage("digit_resnet"), Stage("digit_postprocess")),
         ),

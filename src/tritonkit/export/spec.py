@@ -24,6 +24,8 @@ class Built:
         pytorch_module: the trained ``torch.nn.Module``, for specs with ``keeps_pytorch_weights``.
         calibration: input feeds from the training rows, for an INT8 scheme that measures activations.
         details: further held-out figures of the source model (name -> value), for the model card.
+        breakdown: the held-out metric by condition or category (name -> value), computed like ``metric`` from
+            each version's own outputs on ``holdout``; the model card tabulates it under ``breakdown_title``.
     """
 
     onnx_model: object
@@ -34,6 +36,12 @@ class Built:
     pytorch_module: object | None = None
     calibration: tuple[dict[str, np.ndarray], ...] = ()
     details: dict[str, float] = dataclasses.field(default_factory=dict)
+    breakdown: Callable[[dict[str, np.ndarray]], dict[str, float]] | None = None
+    breakdown_title: str = ""
+
+    def __post_init__(self):
+        if self.breakdown is not None and not self.breakdown_title:
+            raise ValueError("a breakdown needs a breakdown_title: the model card's heading for its table")
 
 
 @dataclasses.dataclass(frozen=True)

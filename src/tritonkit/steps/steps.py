@@ -109,8 +109,8 @@ class DigitImageStep(BatchStep):
     """IMAGE BYTES [1] (PNG, JPEG, BMP, WebP...) -> pixel_values FP32 [1, 8, 8] as the digit model was trained."""
 
     def read(self, request):
-        images = [imaging.open_image(raw, row) for row, raw in enumerate(self.rows(request, "IMAGE").reshape(-1))]
-        return np.stack([imaging.digit_pixels(image) for image in images])
+        rows = self.rows(request, "IMAGE").reshape(-1)
+        return np.stack([imaging.image_pixels(raw, row) for row, raw in enumerate(rows)])
 
     def process(self, items):
         return [{"pixel_values": pixels} for pixels in items]
