@@ -12,7 +12,7 @@ TARGETS = {  # model -> minimum held-out metric (issue: export pipeline for ever
     "cancer_classifier": 0.95,  # accuracy
     "minilm_sentiment": 0.88,
     "lstm_sentiment_classifier": 0.75,
-    "digit_resnet": 0.93,
+    "digit_resnet": 0.956,  # issue 16: within a point of the 0.9663 before training as served
     "minilm_encoder": 0.9999,  # min cosine to sentence-transformers (FP32)
     "movie_deepfm": 0.75,  # AUC (issue 15)
 }
@@ -62,3 +62,18 @@ def test_the_recommenders_ranking_beats_popularity_and_is_on_the_card(exported_r
     assert details["users ranked"] >= 600  # users with a liked held-out movie, of 671
     card = (exported_repository / CARD_NAME).read_text()
     assert f"HR@10 {details['HR@10']:.4f}, popularity HR@10 {details['popularity HR@10']:.4f}" in card
+
+
+def test_the_digit_render_suite_meets_issue_16s_bar_and_is_tabled_on_the_card(exported_repository):
+    from tritonkit.export import renders
+
+    record = _record(exported_repository, "digit_resnet", 1)
+    breakdown = record["breakdown"]
+    assert list(breakdown) == ["all conditions", *(condition.name for condition in renders.SUITE)]
+    assert breakdown["all conditions"] >= 0.95, breakdown
+    worst = min(breakdown, key=breakdown.get)
+    assert breakdown[worst] >= 0.92, f"{worst}: {breakdown[worst]}"
+    card = (exported_repository / CARD_NAME).read_text()
+    assert f"## {record['breakdown_title']}" in card
+    for name, value in breakdown.items():
+        assert f"| {name} | {value:.3f} |" in card

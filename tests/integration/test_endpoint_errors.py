@@ -13,6 +13,8 @@ from conftest import infer_over
 from PIL import Image
 from tritonclient.utils import InferenceServerException
 
+from tritonkit.export import renders, vision
+
 pytestmark = pytest.mark.integration
 ATTEMPTS_TO_BATCH = 5
 
@@ -95,6 +97,13 @@ def test_decompression_bomb_and_zero_size_images_are_refused(server, protocol, d
     assert status in ("400", "StatusCode.INVALID_ARGUMENT") and "could not be decoded" in error
 
 
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+@pytest.mark.parametrize("fill", [255, 0, 140], ids=["white", "black", "grey"])
+def test_a_blank_image_is_refused_with_the_reason(server, protocol, fill):
+    status, error = _bytes_request(server, protocol, "digit_classifier", "IMAGE", _png(fill=fill))
+    assert status in ("400", "StatusCode.INVALID_ARGUMENT") and "IMAGE row 0 is blank: no ink stands out" in error
+
+
 def _stats(server, model: str) -> dict:
     with urllib.request.urlopen(f"{server.settings.http_url}/v2/models/{model}/stats", timeout=10) as response:
         return json.load(response)["model_stats"][0]
@@ -105,7 +114,8 @@ def _stats(server, model: str) -> dict:
     ("model", "name", "good", "bad", "step"),
     [
         ("text_sentiment", "TEXT", b"Lovely staff and a great view.", b"", "minilm_tokenizer"),
-        ("digit_classifier", "IMAGE", _png(fill=0), b"not an image at all", "digit_preprocess"),
+        ("digit_classifier", "IMAGE", renders.draw(vision.digits().x_test[0], renders.Look(), seed=0),
+         _png(fill=255), "digit_preprocess"),
     ],
     ids=["text", "image"],
 )

@@ -110,3 +110,24 @@ def test_gpu_repository_is_completed_with_the_models_that_have_no_engine(tmp_pat
     assert sorted(p.name for p in (gpu / "minilm_sentiment" / "1").iterdir()) == ["model.onnx"]
     # every model name once: tritonserver gets gpu_repository/ and ensembles/, never model_repository/ beside them
     assert {p.parent.name for p in gpu.glob("*/config.pbtxt")} == {p.parent.name for p in cpu.glob("*/config.pbtxt")}
+
+
+def test_breakdowns_are_tabled_with_a_column_per_version_and_blanks_for_what_one_lacks():
+    from tritonkit.export import card
+    from tritonkit.export.pipeline import ExportRecord
+
+    def record(version, breakdown):
+        return ExportRecord(model="m", version=version, source="PyTorch", format="ONNX", size_bytes=1,
+                            parity_max_abs_error={"y": 0.0}, tolerance=1e-4, metric_name="accuracy", metric=0.9,
+                            export_s=1.0, fingerprint="f", breakdown=breakdown, breakdown_title="By category")
+
+    lines = card._breakdowns([record(1, {"a": 0.91234, "b": 1.0}), record(2, {"a": 0.5})])
+    assert lines == ["", "## By category", "", "| | `m` v1 | `m` v2 |", "|---|---|---|",
+                     "| a | 0.912 | 0.500 |", "| b | 1.000 |  |"]
+
+
+def test_a_breakdown_without_a_title_is_refused():
+    from tritonkit.export.spec import Built
+
+    with pytest.raises(ValueError, match="needs a breakdown_title"):
+        Built(onnx_model=None, holdout={}, expected={}, metric=lambda outputs: 0.0, breakdown=lambda outputs: {})

@@ -90,8 +90,8 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             "digit_resnet", "PyTorch",
-            "residual CNN on load_digits rows 0-1499 and 8 renders of each read by the served step (trained as served), "
-            "input 8x8 ink in 0..1",
+            "residual CNN on load_digits rows 0-1499 and 8 renders of each read by the served step (trained as "
+            "served), input 8x8 ink in 0..1",
             builders.digit_resnet, atol=1e-4, metric_name="accuracy",
             labels=catalog.DIGIT_LABELS, serving=DIGIT_SERVING,
             keeps_pytorch_weights=True,

@@ -1,9 +1,12 @@
-"""Encoded image -> the digit model's input, exactly as ``load_digits`` was made (no Triton imports).
+"""Encoded image -> the digit model's input, the way ``load_digits`` was made (no Triton imports).
 
-``load_digits`` (UCI optdigits) holds 32x32 black-and-white bitmaps of handwritten digits, cut into 4x4
-blocks whose ink pixels are counted (0..16). We do the same to a scanned digit: grey, ink = dark, cut to
-the ink's bounding box, scale its longer side to 32 pixels and centre it, binarize, count ink per 4x4
-block, and divide by 16 as the model was trained (ink 1.0, paper 0.0).
+``load_digits`` (UCI optdigits) holds 32x32 bitmaps of handwritten digits, cut into 4x4 blocks whose ink
+pixels are counted (0..16). We do the same to any image of one digit: decode it (any Pillow format and mode,
+transparency laid on white), find ink against the paper (paper is the median level, either polarity; large
+images are averaged down first so noise and JPEG speckle cancel), cut to the ink's box, scale its longer side to
+32 px and centre it, average 4x4 blocks: ink 1.0, paper 0.0. A blank image is refused, naming the row.
+
+The digit model trains on this very code's output for renders of its training rows (export/vision.py).
 """
 
 from __future__ import annotations
@@ -139,11 +142,10 @@ def _blur(values: np.ndarray) -> np.ndarray:
     """A [1, 2, 1] / 4 filter down and across, twice (about a Gaussian of 1 px): one dark pixel of noise drops
     to a seventh of its darkness, a stroke two pixels wide keeps most of it."""
     for _ in range(2):
-        for axis in (0, 1):
-            padded = np.pad(values, [(1, 1) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
-            ahead, behind = np.delete(padded, [0, 1], axis=axis), np.delete(padded, [-1, -2], axis=axis)
-            middle = np.take(padded, range(1, padded.shape[axis] - 1), axis=axis)
-            values = (ahead + 2 * middle + behind) / 4
+        rows = np.pad(values, ((1, 1), (0, 0)), mode="edge")
+        values = (rows[:-2] + 2 * rows[1:-1] + rows[2:]) / 4
+        cols = np.pad(values, ((0, 0), (1, 1)), mode="edge")
+        values = (cols[:, :-2] + 2 * cols[:, 1:-1] + cols[:, 2:]) / 4
     return values
 
 
