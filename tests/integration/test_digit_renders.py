@@ -11,7 +11,7 @@ from tritonkit.export import renders, vision
 from tritonkit.export.pipeline import RECORD_NAME, read_record
 
 SUITE_BAR, CONDITION_BAR = 0.95, 0.92
-BATCH = 99  # three requests per condition
+BATCH = 64  # the endpoint's max_batch_size
 
 
 @pytest.fixture(scope="module")
