@@ -36,6 +36,7 @@ from tritonkit.client import (
     Timeout,
 )
 from tritonkit.export import datasets, tabular, vision
+from tritonkit.steps import imaging
 
 pytestmark = pytest.mark.integration
 LOOKUP_MAX_BATCH_SIZE = 16  # tests/assets/lookup_repository/lookup/config.pbtxt
@@ -361,13 +362,13 @@ def test_console_script_is_installed():
 
 
 def test_grpc_carries_messages_above_its_default_4_mb_limit(server):
-    # A held-out digit drawn 2500 px tall on noisy colour paper: PNG cannot compress the noise (> 4 MB).
-    digit = Image.open(io.BytesIO(_digit_png(3))).convert("L").resize((2500, 2500), Image.Resampling.BILINEAR)
-    paper = np.random.default_rng(0).integers(180, 256, (2500, 2500, 3), dtype=np.uint8)
+    # A held-out digit drawn 1600 px tall on noisy colour paper: PNG cannot compress the noise (4-8 MB).
+    digit = Image.open(io.BytesIO(_digit_png(3))).convert("L").resize((1600, 1600), Image.Resampling.BILINEAR)
+    paper = np.random.default_rng(0).integers(200, 256, (1600, 1600, 3), dtype=np.uint8)
     drawn = (paper * (np.asarray(digit, np.float32)[..., None] / 255)).astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(drawn, "RGB").save(buffer, "PNG")
-    assert len(buffer.getvalue()) > 4 * 1024 * 1024
+    assert 4 * 1024 * 1024 < len(buffer.getvalue()) < imaging.MAX_IMAGE_BYTES
     with Client(server.settings.grpc_url, protocol="grpc") as triton:
         (prediction,) = triton.classify_digit(buffer.getvalue())
     assert prediction.label == str(vision.digits().y_test[3])  # it arrived whole, and was read
