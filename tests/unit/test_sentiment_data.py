@@ -1,0 +1,126 @@
+"""The shipped sentiment data (data/sentiment/README.md): size, domains, patterns, a fixed split with nothing
+near-duplicated across it, and a challenge set held out from all of it."""
+
+from __future__ import annotations
+
+import collections
+import csv
+import re
+
+import numpy as np
+import pytest
+
+from tritonkit import paths
+from tritonkit.export import text
+
+FOLDER = paths.data() / "sentiment"
+NEAR = 0.7  # cosine of character 3-5-gram TF-IDF vectors: above it two sentences are one reworded (README)
+PATTERNS = ("plain", "negation", "contrast", "concession", "comparative", "faint_praise", "irony")
+DOMAINS = ("films", "books", "restaurants", "hotels", "products", "software", "services")
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    with (FOLDER / name).open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def _normal(sentence: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9']+", sentence.lower()))
+
+
+def near_duplicates(left: list[str], right: list[str], threshold: float = NEAR) -> list[tuple[str, str, float]]:
+    """Pairs (one from each list) whose character n-gram TF-IDF cosine is at least ``threshold``."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), preprocessor=_normal)
+    vectorizer.fit(left + right)
+    similarity = (vectorizer.transform(left) @ vectorizer.transform(right).T).tocoo()
+    return [(left[i], right[j], float(value))
+            for i, j, value in zip(similarity.row, similarity.col, similarity.data, strict=True) if value >= threshold]
+
+
+@pytest.fixture(scope="module")
+def reviews() -> list[dict[str, str]]:
+    return _rows("reviews.tsv")
+
+
+@pytest.fixture(scope="module")
+def challenge() -> list[dict[str, str]]:
+    return _rows("challenge.tsv")
+
+
+def test_size_domains_and_patterns(reviews):
+    assert len(reviews) >= 3000
+    domains = collections.Counter(row["domain"] for row in reviews)
+    assert all(domains[domain] >= 300 for domain in DOMAINS), domains
+    patterns = collections.Counter(row["pattern"] for row in reviews)
+    assert set(patterns) <= set(PATTERNS), patterns
+    hard = sum(count for pattern, count in patterns.items() if pattern != "plain")
+    assert hard / len(reviews) >= 0.5, patterns  # a deliberate share of the hard patterns
+    assert all(patterns[pattern] >= 200 for pattern in PATTERNS), patterns
+
+
+def test_labels_balanced_within_each_split_and_domain(reviews):
+    for split in text.SPLITS:
+        for domain in DOMAINS:
+            labels = collections.Counter(row["label"] for row in reviews
+                                         if row["split"] == split and row["domain"] == domain)
+            assert set(labels) == set(text.LABELS), (split, domain, labels)
+            assert min(labels.values()) / max(labels.values()) >= 0.6, (split, domain, labels)  # README
+
+
+def test_split_is_fixed_and_sized(reviews):
+    splits = collections.Counter(row["split"] for row in reviews)
+    assert set(splits) == set(text.SPLITS)
+    assert splits["validation"] >= 300 and splits["test"] >= 500, splits
+    data = text.sentiment_data()
+    assert len(data.train.texts) + len(data.validation.texts) + len(data.test.texts) == len(reviews)
+    assert np.array_equal(data.test.labels, [text.LABELS.index(row["label"]) for row in reviews
+                                             if row["split"] == "test"])
+
+
+def test_no_sentence_twice(reviews, challenge):
+    sentences = [_normal(row["text"]) for row in reviews + challenge]
+    repeated = [sentence for sentence, count in collections.Counter(sentences).items() if count > 1]
+    assert not repeated
+
+
+def test_no_near_duplicates_across_the_split(reviews):
+    by_split = {split: [row["text"] for row in reviews if row["split"] == split] for split in text.SPLITS}
+    held_out = by_split["validation"] + by_split["test"]
+    assert not near_duplicates(by_split["train"], held_out)
+    assert not near_duplicates(by_split["validation"], by_split["test"])
+
+
+def test_challenge_held_out_from_everything_trained_or_tuned_on(reviews, challenge):
+    categories = collections.Counter(row["category"] for row in challenge)
+    assert set(categories) == set(text.CHALLENGE_CATEGORIES)
+    assert min(categories.values()) >= 30, categories
+    sentences = [row["text"] for row in challenge]
+    assert not near_duplicates([row["text"] for row in reviews], sentences)
+    unlabelled = text.sentiment_data().unlabelled  # the LSTM distils on these: none may be a held-out sentence
+    assert not near_duplicates(unlabelled, sentences)
+    assert not near_duplicates(unlabelled, [row["text"] for row in reviews if row["split"] != "train"])
+
+
+def test_near_duplicate_check_catches_a_reworded_sentence():
+    original = "The battery on this phone easily lasts two full days, even with heavy use."
+    reworded = "The battery on this phone easily lasts two whole days, even with heavy use!"
+    unrelated = "The battery barely lasts half a day, even with light use."
+    assert near_duplicates([original], [reworded])
+    assert not near_duplicates([original], [unrelated])
+
+
+def test_scores_and_calibration_error():
+    data = text.sentiment_data()
+    rows = len(data.test.texts) + len(data.challenge.texts)
+    labels = np.concatenate([data.test.labels, data.challenge.labels])
+    perfect = np.where(labels[:, None] == np.arange(2), 30.0, -30.0)
+    scores = text.scores(perfect, data)
+    assert scores["test split: accuracy"] == 1.0 and scores["test split: ECE"] < 1e-6
+    assert all(scores[f"challenge: {category}"] == 1.0 for category in text.CHALLENGE_CATEGORIES)
+    unsure = np.zeros((rows, 2))  # every row 50/50: confidence 0.5 against accuracy of the argmax (label 0)
+    expected = abs(np.mean(data.test.labels == 0) - 0.5)
+    assert text.scores(unsure, data)["test split: ECE"] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="expected the test split and the challenge set"):
+        text.scores(perfect[:-1], data)
