@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import copy
 import functools
 
 import numpy as np
@@ -21,8 +20,7 @@ from tritonkit.export import text
 SEED = 0
 EMBEDDING_SIZE = 64
 HIDDEN_SIZE = 128
-EPOCHS = 30  # at most: the epoch with the best validation accuracy is kept
-PATIENCE = 5
+EPOCHS = 30
 BATCH_SIZE = 32
 LEARNING_RATE = 2e-3
 SPECIALS = ("[PAD]", "[UNK]")  # ids 0 and 1; [PAD] must stay 0: the graph ignores masked positions anyway
@@ -116,9 +114,8 @@ def train_lstm():
     generator = torch.Generator().manual_seed(SEED)
     model = lstm_module(initial_embeddings(vocabulary))
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    best: tuple[float, int, dict] | None = None  # validation accuracy, epoch, weights
-    for number in range(1, EPOCHS + 1):
-        model.train()
+    model.train()
+    for _ in range(EPOCHS):
         order = torch.randperm(len(texts), generator=generator).tolist()
         for start in range(0, len(order), BATCH_SIZE):
             batch = order[start : start + BATCH_SIZE]
@@ -128,14 +125,6 @@ def train_lstm():
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        model.eval()
-        score = text.accuracy(run_lstm(model, tokenizer, data.validation.texts), data.validation.labels)
-        if best is None or score > best[0]:
-            best = (score, number, copy.deepcopy(model.state_dict()))
-        elif number - best[1] >= PATIENCE:
-            break
-    assert best is not None
-    model.load_state_dict(best[2])
     return model.eval(), vocabulary, tokenizer
 
 
