@@ -15,12 +15,12 @@ FOLDER = paths.data() / "sentiment" / "broad"
 SPLITS = ("train", "validation", "test")
 CATEGORIES = ("negation", "contrast", "concession", "comparative", "faint_praise", "irony")
 NEAR = 0.7  # cosine of character 3-5-gram TF-IDF vectors: above it two sentences are one reworded (README)
-PATTERNS = ("plain", "negation", "contrast", "concession", "comparative", "faint_praise", "irony")
+PATTERNS = ("plain", *CATEGORIES)
 DOMAINS = ("films", "books", "restaurants", "hotels", "products", "software", "services")
 
 
-def _rows(name: str) -> list[dict[str, str]]:
-    with (FOLDER / name).open(newline="", encoding="utf-8") as handle:
+def _rows(path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
@@ -41,12 +41,12 @@ def near_duplicates(left: list[str], right: list[str], threshold: float = NEAR) 
 
 @pytest.fixture(scope="module")
 def reviews() -> list[dict[str, str]]:
-    return _rows("reviews.tsv")
+    return _rows(FOLDER / "reviews.tsv")
 
 
 @pytest.fixture(scope="module")
 def challenge() -> list[dict[str, str]]:
-    return _rows("challenge.tsv")
+    return _rows(FOLDER / "challenge.tsv")
 
 
 def test_size_domains_and_patterns(reviews):
@@ -98,8 +98,7 @@ def test_challenge_held_out_from_everything_trained_or_tuned_on(reviews, challen
 
 
 def _origin() -> list[dict[str, str]]:
-    with (FOLDER.parent / "reviews.tsv").open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return _rows(FOLDER.parent / "reviews.tsv")
 
 
 def test_the_origin_set_is_in_it_with_its_split(reviews):
