@@ -1,5 +1,5 @@
-"""Issue 17's broad sentiment set (data/sentiment/broad/README.md): size, domains, patterns, a fixed split with
-nothing near-duplicated across it, and a challenge set held out from all of it. Not yet trained on."""
+"""Issue 17's sentiment data (data/sentiment/README.md): size, domains, patterns, a fixed split with nothing
+near-duplicated across it, a challenge set held out from all of it, and unlabelled lines that leak none of it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from tritonkit import catalog, paths
 
-FOLDER = paths.data() / "sentiment" / "broad"
+FOLDER = paths.data() / "sentiment"
 SPLITS = ("train", "validation", "test")
 CATEGORIES = ("negation", "contrast", "concession", "comparative", "faint_praise", "irony")
 NEAR = 0.7  # cosine of character 3-5-gram TF-IDF vectors: above it two sentences are one reworded (README)
@@ -94,16 +94,37 @@ def test_challenge_held_out_from_everything_trained_or_tuned_on(reviews, challen
     assert min(categories.values()) >= 30, categories
     sentences = [row["text"] for row in challenge]
     assert not near_duplicates([row["text"] for row in reviews], sentences)
-    assert not near_duplicates([row["text"] for row in _origin()], sentences)
 
 
-def _origin() -> list[dict[str, str]]:
-    return _rows(FOLDER.parent / "reviews.tsv")
+def test_unlabelled_lines_are_not_held_out_sentences(reviews, challenge):
+    unlabelled = [line for line in (FOLDER / "unlabelled.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
+    labelled = {_normal(row["text"]) for row in reviews + challenge}
+    assert not [line for line in unlabelled if _normal(line) in labelled]
+    held_out = [row["text"] for row in reviews if row["split"] != "train"] + [row["text"] for row in challenge]
+    assert not near_duplicates(unlabelled, held_out)  # the LSTM distils on them
 
 
-def test_the_origin_set_is_in_it_with_its_split(reviews):
-    broad = {row["text"]: row["split"] for row in reviews}
-    assert all(broad.get(row["text"]) == row["split"] for row in _origin())
+def test_the_plain_sentence_probe_is_not_in_the_data(reviews, challenge):
+    """tests/export/test_sentiment_plain.py checks every text classifier on these: they must stay unseen."""
+    probe = [line.split("\t")[0] for line in (paths.root() / "tests" / "assets" / "plain_sentiment.tsv")
+             .read_text(encoding="utf-8").splitlines()[1:]]
+    assert len(probe) == 12
+    labelled = [row["text"] for row in reviews + challenge]
+    assert not {_normal(sentence) for sentence in probe} & {_normal(sentence) for sentence in labelled}
+    # n-gram cosine means nothing for "Terrible." against any row saying "terrible" twice: 4 words and up
+    assert not near_duplicates([sentence for sentence in probe if len(sentence.split()) >= 4], labelled)
+
+
+PRAISE = ("loved", "love", "adore", "wonderful", "great", "amazing", "fantastic", "brilliant", "perfect")
+
+
+def test_sincere_praise_outnumbers_irony_for_every_praise_word(reviews):
+    """Else the classifier learns that "loved" means sarcasm (README: the counter-examples batch)."""
+    train = [row for row in reviews if row["split"] == "train"]
+    for word in PRAISE:
+        uses = collections.Counter((row["pattern"], row["label"]) for row in train
+                                   if word in _normal(row["text"]).split())
+        assert uses[("plain", "positive")] > uses[("irony", "negative")], (word, uses)
 
 
 def test_near_duplicate_check_catches_a_reworded_sentence():

@@ -3,8 +3,10 @@
 - the encoder: MiniLM with mean pooling over the attention mask and L2 normalization
   (``hf2onnx.mean_pooled_encoder``), exactly what sentence-transformers' ``encode`` computes for it.
 - ``SentimentClassifier``: that encoder plus a linear head, fine-tuned together on the project's own
-  labelled sentences (``data/sentiment/``), exported as one graph. A head on the frozen encoder reached
-  82% held-out accuracy; fine-tuning for 4 epochs reaches 92-93%.
+  labelled sentences (``data/sentiment/``), exported as one graph, the epoch best on the validation split kept.
+  On the 540 origin sentences a head on the frozen encoder reached 82 % held-out accuracy and 4 epochs of
+  fine-tuning 91-93 %; on issue 17's 2,716 (harder patterns, seven domains) the best epoch (3 of 5 run) reaches
+  0.868 on the test split and 0.73 on the challenge set (model_repository/MODELS.md).
 """
 
 from __future__ import annotations
@@ -24,43 +26,87 @@ LABELS = catalog.SENTIMENT_LABELS
 MAX_SEQUENCE = catalog.MAX_TOKENS
 EMBEDDING_SIZE = 384
 SEED = 0
-FINE_TUNE_EPOCHS = 4  # held-out accuracy 88% after 1, 92% after 2, flat from 3 (about 12 s an epoch here)
+MAX_FINE_TUNE_EPOCHS = 4  # the learning rate decays to 0 over these; about 85 s an epoch on 2 cores
+PATIENCE = 2  # epochs without a better validation score before fine-tuning stops
 FINE_TUNE_BATCH = 16
-ENCODER_LEARNING_RATE = 4e-5
+ENCODER_LEARNING_RATE = 4e-5  # without warm-up and decay validation loss rose from epoch 3 (0.42 -> 0.70); with
+# them it falls to the end: 0.36, 0.30, 0.26, 0.25 (2e-5: 0.87 on the validation split, 4e-5: 0.89)
+WARMUP_SHARE = 0.1  # of all steps, the learning rate rising linearly from 0; then it falls linearly to 0
+LABEL_SMOOTHING = 0.1  # test-split ECE 0.071 -> 0.027 at about the same accuracy (2,716 train rows)
 HEAD_LEARNING_RATE = 2e-3
 WEIGHT_DECAY = 0.01
 LOGIT_SCALE = 20.0  # the head sees unit vectors: scaled logits give confident, trainable probabilities
 ENCODE_BATCH = 64
 
 
+SPLITS = ("train", "validation", "test")
+CHALLENGE_CATEGORIES = ("negation", "contrast", "concession", "comparative", "faint_praise", "irony")
+CALIBRATION_BINS = 10  # expected calibration error over equal-width confidence bins
+
+
+@dataclasses.dataclass(frozen=True)
+class Labelled:
+    """Sentences with their labels (indices into LABELS) and one tag each (a domain, or a challenge category)."""
+
+    texts: list[str]
+    labels: np.ndarray
+    tags: list[str]
+
+
 @dataclasses.dataclass(frozen=True)
 class SentimentData:
     """The project's sentiment sentences with their fixed split (see data/sentiment/README.md)."""
 
-    train_texts: list[str]
-    train_labels: np.ndarray
-    test_texts: list[str]
-    test_labels: np.ndarray
+    train: Labelled
+    validation: Labelled
+    test: Labelled
+    challenge: Labelled  # tags are the challenge categories; never trained on
     unlabelled: list[str]
+
+    @property
+    def train_texts(self) -> list[str]:
+        return self.train.texts
+
+    @property
+    def train_labels(self) -> np.ndarray:
+        return self.train.labels
+
+    @property
+    def test_texts(self) -> list[str]:
+        return self.test.texts
+
+    @property
+    def test_labels(self) -> np.ndarray:
+        return self.test.labels
+
+
+def _read_tsv(path: Path, tag: str) -> dict[str, Labelled]:
+    """Rows of a labelled file grouped by its ``split`` column (all rows under "" when it has none)."""
+    if not path.is_file():
+        raise ExportError(f"{path} is missing; it ships with the repository (git checkout -- data/)")
+    groups: dict[str, tuple[list[str], list[int], list[str]]] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for number, row in enumerate(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), start=2):
+            if row["label"] not in LABELS:
+                raise ExportError(f"{path}:{number}: label {row['label']!r} is not one of {LABELS}")
+            texts, labels, tags = groups.setdefault(row.get("split", ""), ([], [], []))
+            texts.append(row["text"])
+            labels.append(LABELS.index(row["label"]))
+            tags.append(row[tag])
+    return {split: Labelled(texts, np.array(labels, dtype=np.int64), tags)
+            for split, (texts, labels, tags) in groups.items()}
 
 
 @functools.lru_cache(maxsize=1)
 def sentiment_data() -> SentimentData:
-    reviews = paths.data() / "sentiment" / "reviews.tsv"
-    if not reviews.is_file():
-        raise ExportError(f"{reviews} is missing; it ships with the repository (git checkout -- data/)")
-    rows = {"train": ([], []), "test": ([], [])}
-    with reviews.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-            texts, labels = rows[row["split"]]
-            texts.append(row["text"])
-            labels.append(LABELS.index(row["label"]))
-    unlabelled = (reviews.parent / "unlabelled.txt").read_text(encoding="utf-8").splitlines()
+    folder = paths.data() / "sentiment"
+    splits = _read_tsv(folder / "reviews.tsv", "domain")
+    if missing := [split for split in SPLITS if split not in splits]:
+        raise ExportError(f"{folder / 'reviews.tsv'} has no {missing} rows; its split column is fixed (README)")
+    unlabelled = (folder / "unlabelled.txt").read_text(encoding="utf-8").splitlines()
     return SentimentData(
-        train_texts=rows["train"][0],
-        train_labels=np.array(rows["train"][1], dtype=np.int64),
-        test_texts=rows["test"][0],
-        test_labels=np.array(rows["test"][1], dtype=np.int64),
+        **{split: splits[split] for split in SPLITS},
+        challenge=_read_tsv(folder / "challenge.tsv", "category")[""],
         unlabelled=[line for line in unlabelled if line.strip()],
     )
 
@@ -123,9 +169,23 @@ def run_model(module, texts: list[str], batch_size: int = ENCODE_BATCH) -> np.nd
     return np.concatenate(outputs).astype(np.float32)
 
 
+@dataclasses.dataclass(frozen=True)
+class Epoch:
+    """One fine-tuning epoch as the validation split saw it."""
+
+    number: int
+    validation_accuracy: float
+    validation_loss: float
+
+
 @functools.lru_cache(maxsize=1)
-def sentiment_classifier():
-    """MiniLM + head fine-tuned on the project's train split, seeded (cached: the LSTM distils from it)."""
+def fine_tune():
+    """MiniLM + head fine-tuned on the train split, seeded; returns (model in eval mode, the validation curve).
+
+    AdamW with a linear warm-up and linear decay, cross-entropy with label smoothing (calibration).
+    Early stopping: after each epoch the validation split is scored; the weights of the best epoch (accuracy,
+    then lower cross-entropy) are kept, and training stops PATIENCE epochs after the last improvement.
+    Cached: the LSTM distils from it."""
     import torch
 
     data = sentiment_data()
@@ -139,19 +199,88 @@ def sentiment_classifier():
         ],
         weight_decay=WEIGHT_DECAY,
     )
-    labels = torch.from_numpy(data.train_labels)
-    model.train()
-    for _ in range(FINE_TUNE_EPOCHS):
-        order = torch.randperm(len(data.train_texts), generator=generator).tolist()
+    steps = MAX_FINE_TUNE_EPOCHS * -(-len(data.train.texts) // FINE_TUNE_BATCH)
+    warmup = max(1, round(WARMUP_SHARE * steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: (step + 1) / warmup if step < warmup else max(0.0, (steps - step) / (steps - warmup)))
+    labels = torch.from_numpy(data.train.labels)
+    curve: list[Epoch] = []
+    best: tuple[tuple[float, float], dict] | None = None
+    best_number = 0
+    for number in range(1, MAX_FINE_TUNE_EPOCHS + 1):
+        model.train()
+        order = torch.randperm(len(data.train.texts), generator=generator).tolist()
         for start in range(0, len(order), FINE_TUNE_BATCH):
             batch = order[start : start + FINE_TUNE_BATCH]
-            feed = tokenize([data.train_texts[i] for i in batch])
+            feed = tokenize([data.train.texts[i] for i in batch])
             logits = model(torch.from_numpy(feed["input_ids"]), torch.from_numpy(feed["attention_mask"]))
-            loss = torch.nn.functional.cross_entropy(logits, labels[batch])
+            loss = torch.nn.functional.cross_entropy(logits, labels[batch], label_smoothing=LABEL_SMOOTHING)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    return model.eval()
+            schedule.step()
+        model.eval()
+        logits = run_model(model, data.validation.texts)
+        curve.append(Epoch(number, accuracy(logits, data.validation.labels),
+                           cross_entropy(logits, data.validation.labels)))
+        print(f"  fine-tuning epoch {number} (at most {MAX_FINE_TUNE_EPOCHS}): validation accuracy "
+              f"{curve[-1].validation_accuracy:.4f}, loss {curve[-1].validation_loss:.4f}", flush=True)
+        score = (curve[-1].validation_accuracy, -curve[-1].validation_loss)
+        if best is None or score > best[0]:
+            best = (score, copy.deepcopy(model.state_dict()))
+            best_number = number
+        elif number - best_number >= PATIENCE:
+            break
+    assert best is not None
+    model.load_state_dict(best[1])
+    return model.eval(), tuple(curve)
+
+
+def sentiment_classifier():
+    """The fine-tuned MiniLM classifier (the best epoch on the validation split)."""
+    return fine_tune()[0]
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.maximum(probabilities(logits)[np.arange(len(labels)), labels], 1e-12))))
+
+
+def calibration_error(logits: np.ndarray, labels: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """Expected calibration error: the row-weighted gap between confidence and accuracy over confidence bins."""
+    chances = probabilities(logits)
+    confidence = chances.max(axis=1)
+    correct = chances.argmax(axis=1) == labels
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    return float(sum(abs(correct[which == b].mean() - confidence[which == b].mean()) * np.sum(which == b)
+                     for b in range(bins) if np.any(which == b)) / len(labels))
+
+
+def scores(logits: np.ndarray, data: SentimentData) -> dict[str, float]:
+    """The breakdown of a text classifier's outputs on the test split followed by the challenge set."""
+    rows = len(data.test.texts)
+    test, challenge = logits[:rows], logits[rows:]
+    if len(challenge) != len(data.challenge.texts):
+        raise ValueError(f"{len(logits)} rows of logits; expected the test split and the challenge set "
+                         f"({rows} + {len(data.challenge.texts)})")
+    categories = np.array(data.challenge.tags)
+    return {
+        "test split: accuracy": accuracy(test, data.test.labels),
+        "test split: ECE": calibration_error(test, data.test.labels),
+        "challenge set: accuracy": accuracy(challenge, data.challenge.labels),
+        "challenge set: ECE": calibration_error(challenge, data.challenge.labels),
+        **{f"challenge: {category}": accuracy(challenge[categories == category],
+                                              data.challenge.labels[categories == category])
+           for category in CHALLENGE_CATEGORIES},
+    }
+
+
+SCORES_TITLE = (f"Sentiment: the test split and the challenge set by category (accuracy; ECE = expected "
+                f"calibration error, {CALIBRATION_BINS} bins; data/sentiment/README.md)")
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
