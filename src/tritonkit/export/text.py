@@ -5,8 +5,8 @@
 - ``SentimentClassifier``: that encoder plus a linear head, fine-tuned together on the project's own
   labelled sentences (``data/sentiment/``), exported as one graph, the epoch best on the validation split kept.
   On the 540 origin sentences a head on the frozen encoder reached 82 % held-out accuracy and 4 epochs of
-  fine-tuning 91-93 %; on issue 17's 2,716 (harder patterns, seven domains) the best epoch (3 of 5 run) reaches
-  0.868 on the test split and 0.73 on the challenge set (model_repository/MODELS.md).
+  fine-tuning 91-93 %; issue 17's 4,184 train sentences (harder patterns, seven domains) and its challenge set
+  are scored in model_repository/MODELS.md (the test split, each challenge category, calibration).
 """
 
 from __future__ import annotations
