@@ -162,7 +162,7 @@ def main(argv=None) -> int:
         if args.speed:
             return 0
         quantized = int8_variants(fp32["torchscript"], folder)
-        sentences, reference = text.sentiment_data().test_texts, session(fp32["torchscript"])
+        sentences, reference = text.origin_test_texts(), session(fp32["torchscript"])
         print(f"\n| INT8 graph | min cosine to FP32 ({len(sentences)} held-out sentences): alone, in batches of 8, "
               "in one batch |\n|---|---:|")
         for label, path in quantized.items():

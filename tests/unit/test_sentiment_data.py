@@ -69,6 +69,13 @@ def test_labels_balanced_within_each_split_and_domain(reviews):
             assert min(labels.values()) / max(labels.values()) >= 0.6, (split, domain, labels)  # README
 
 
+def test_batches_and_the_origin_split(reviews):
+    batches = collections.Counter((row["batch"], row["split"]) for row in reviews)
+    assert sum(count for (batch, _), count in batches.items() if batch == "origin") == 720, batches
+    assert batches[("origin", "test")] == 180 and batches[("origin", "validation")] == 0, batches  # README
+    assert {batch for batch, _ in batches} == {"origin", "broad", "counter"}, batches
+
+
 def test_split_is_fixed_and_sized(reviews):
     splits = collections.Counter(row["split"] for row in reviews)
     assert set(splits) == set(SPLITS)

