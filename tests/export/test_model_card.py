@@ -10,8 +10,8 @@ from tritonkit.export.registry import MODELS
 TARGETS = {  # model -> minimum held-out metric (issue: export pipeline for every origin system)
     "diabetes_regressor": 0.60,  # R²
     "cancer_classifier": 0.95,  # accuracy
-    "minilm_sentiment": 0.85,  # issue 17's harder 644-sentence test split (0.868; its target 0.93 is not met)
-    "lstm_sentiment_classifier": 0.75,  # 0.773 on that split (issue 17's target: 0.85)
+    "minilm_sentiment": 0.88,  # issue 17's 970-sentence test split: 0.900 (its target 0.93 is not met yet)
+    "lstm_sentiment_classifier": 0.81,  # 0.835 on that split (issue 17's target: 0.85)
     "digit_resnet": 0.956,  # issue 16: within a point of the 0.9663 before training as served
     "minilm_encoder": 0.9999,  # min cosine to sentence-transformers (FP32)
     "movie_deepfm": 0.75,  # AUC (issue 15)
@@ -80,8 +80,8 @@ def test_the_digit_render_suite_meets_issue_16s_bar_and_is_tabled_on_the_card(ex
 
 
 SENTIMENT_VERSIONS = (("minilm_sentiment", 1), ("minilm_sentiment", 2), ("lstm_sentiment_classifier", 1))
-CHALLENGE_FLOOR = {"minilm_sentiment": 0.62, "lstm_sentiment_classifier": 0.52}  # the worst category: 0.671, 0.571
-MAX_ECE = {"minilm_sentiment": 0.12, "lstm_sentiment_classifier": 0.2}  # test split: 0.071-0.084, 0.146
+CHALLENGE_FLOOR = {"minilm_sentiment": 0.58, "lstm_sentiment_classifier": 0.56}  # worst category: 0.629, 0.614
+MAX_ECE = {"minilm_sentiment": 0.06, "lstm_sentiment_classifier": 0.1}  # test split: 0.022-0.025, 0.050
 
 
 def test_the_sentiment_challenge_set_and_calibration_are_tabled_on_the_card(exported_repository):
