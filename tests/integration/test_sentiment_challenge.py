@@ -30,7 +30,9 @@ def test_served_challenge_accuracy_is_the_model_cards(server, endpoint):
     record = read_record(paths.model_repository() / model / str(version) / RECORD_NAME)
     assert record is not None and record.breakdown, f"{model} v{version} has no challenge figures: run make export"
     categories = np.array(challenge.tags)
-    for category in text.CHALLENGE_CATEGORIES:  # same graph and tokenizer: a near-tie may flip a row or two
+    # Same graph and tokenizer, but dynamic INT8 scales each batch by its own range: a near-tie may flip a row or
+    # two (the card rounds to 6 decimals, hence 1e-6)
+    for category in text.CHALLENGE_CATEGORIES:
         rows = categories == category
-        assert abs(record.breakdown[f"challenge: {category}"] - correct[rows].mean()) <= 2 / rows.sum() + 1e-9, category
-    assert abs(record.breakdown["challenge set: accuracy"] - correct.mean()) <= 2 / len(correct) + 1e-9
+        assert abs(record.breakdown[f"challenge: {category}"] - correct[rows].mean()) <= 2 / rows.sum() + 1e-6, category
+    assert abs(record.breakdown["challenge set: accuracy"] - correct.mean()) <= 2 / len(correct) + 1e-6
