@@ -10,10 +10,11 @@ import re
 import pytest
 
 from tritonkit import catalog, paths
+from tritonkit.export import text
 
 FOLDER = paths.data() / "sentiment"
-SPLITS = ("train", "validation", "test")
-CATEGORIES = ("negation", "contrast", "concession", "comparative", "faint_praise", "irony")
+SPLITS = text.SPLITS
+CATEGORIES = text.CHALLENGE_CATEGORIES
 NEAR = 0.7  # cosine of character 3-5-gram TF-IDF vectors: above it two sentences are one reworded (README)
 PATTERNS = ("plain", *CATEGORIES)
 DOMAINS = ("films", "books", "restaurants", "hotels", "products", "software", "services")
