@@ -80,7 +80,8 @@ def test_report_states_each_target_with_its_figure(tmp_path):
               _point(report.OURS, "short", 16, 300.0, 50.0), _point(report.FP32, "short", 8, 160.0, 60.0),
               _point(report.FP32, "short", 16, 170.0, 100.0), _point(report.BASELINE, "long", 1, 20.0, 50.0),
               _point(report.OURS, "long", 1, 22.0, 60.0), _point(report.BASELINE, "long", 2, 20.0, 100.0),
-              _point(report.OURS, "long", 2, 22.0, 90.0)]
+              _point(report.OURS, "long", 2, 22.0, 90.0), _point(report.BASELINE, "digits", 8, 100.0, 90.0),
+              _point(report.OURS, "digits", 8, 150.0, 60.0)]
     results = {"date": "d", "duration_s": 60, "machine": "m", "command": "python -m tritonkit.bench", "note": "",
                "server_cpus": "1", "client_cpus": "0", "shared_cpus": [],
                "settings": {"requests": 1000, "max_seconds": 8, "repeats": 1, "warmup_seconds": 2},
@@ -93,6 +94,10 @@ def test_report_states_each_target_with_its_figure(tmp_path):
                "points": points}
     points[1]["cpu"] = {"stub minilm_sentiment": 70.0, "stub minilm_tokenizer": 10.0,
                         "tritonserver other threads": 20.0}
+    points[2]["cpu"] = {"stub minilm_sentiment": 75.0, "stub minilm_tokenizer": 15.0, "front (HTTP and gRPC)": 9.0,
+                        "tritonserver other threads": 1.0, "stub digit_preprocess": 0.0}  # an idle step: not named
+    points[-1]["cpu"] = {"stub digit_resnet": 15.0, "stub digit_preprocess": 60.0, "front (HTTP and gRPC)": 20.0,
+                         "tritonserver other threads": 5.0}
     text = report.markdown(json.loads(json.dumps(results)))
     cpu_cost = ("; CPU a request: 4.76 ms on the server (model 3.33, other Python steps 0.48, tritonserver 0.95, "
                 "front 0.00) against the baseline's 20.00 ms of its one CPU")
@@ -101,7 +106,15 @@ def test_report_states_each_target_with_its_figure(tmp_path):
                 f"vs 50.0 req/s); the in-process ceiling itself is 8.00x the baseline{cpu_cost} | yes |") in text
     assert ("| Triton gRPC FP32 (short) at saturation >= 90% of its in-process ceiling | 85.0% (170.0 req/s at c=16 "
             "vs 200.0/s at batch 4) | **no** (short by 5.0 points) |") in text
-    assert "| Triton gRPC (short) at saturation >= 90% of its in-process ceiling | 75.0% (300.0" in text
+    # A missed target names its limit: the CPU a request the goal leaves against what the work takes.
+    assert ("1.50x (150.0 vs 100.0 req/s); CPU a request: 6.67 ms on the server (model 1.00, other Python steps "
+            "4.00, tritonserver 0.33, front 1.33) against the baseline's 10.00 ms of its one CPU. The limit: 3x leaves "
+            "3.33 ms a request, and the model and the Python steps alone take 5.00 (digit_preprocess 4.00) | "
+            "**no** (50% of 3x) |") in text
+    assert ("| Triton gRPC (short) at saturation >= 90% of its in-process ceiling | 75.0% (300.0 req/s at c=16 vs "
+            "400.0/s at batch 2). The limit: 90% leaves 0.28 ms of serving a request beside the model's 2.50 ms in "
+            "process; serving took 0.83 (front 0.30, tritonserver 0.03, Python steps 0.50: minilm_tokenizer 0.50) | "
+            "**no** (short by 15.0 points) |") in text
     assert "| c=1: 60 vs 50 ms | **no** (worse at 1 of 2) |" in text
     assert "accuracy drop 0.0 points; min cosine 0.9800 | **no** (yet the default serves INT8: re-export) |" in text
     report.plot(results, tmp_path / "plot.png")

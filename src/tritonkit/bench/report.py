@@ -203,6 +203,8 @@ def _targets(results: dict, table: dict, best: dict) -> list[str]:
         ceiling = best.get(_ceiling_key(system, workload))
         bound = (f"; the in-process ceiling itself is {ceiling['rows_per_s'] / base['throughput']:.2f}x the "
                  "baseline" if ceiling and workload != "digits" else "") + _cpu_per_request(ours, base, workload)
+        if ratio < goal:
+            bound += _speedup_budget(ours, base, workload, goal)
         lines.append(f"| {system} ({workload}; {of}) at concurrency {TARGET_CONCURRENCY} >= {goal:g}x the baseline's "
                      f"throughput | {ratio:.2f}x ({ours['throughput']:.1f} vs {base['throughput']:.1f} req/s)"
                      f"{bound} | {_met(ratio >= goal, f'{ratio / goal:.0%} of {goal:g}x')} |")
@@ -222,9 +224,11 @@ def _targets(results: dict, table: dict, best: dict) -> list[str]:
             if saturated and ceiling:
                 share = saturated[0] / ceiling["rows_per_s"]
                 shortfall = f"short by {(CEILING_SHARE - share) * 100:.1f} points"
+                limit = "" if share >= CEILING_SHARE else _ceiling_budget(table[(system, workload, saturated[1])],
+                                                                          workload, ceiling)
                 lines.append(f"| {system} ({workload}) at saturation >= {CEILING_SHARE:.0%} of its in-process "
                              f"ceiling | {share:.1%} ({saturated[0]:.1f} req/s at c={saturated[1]} vs "
-                             f"{ceiling['rows_per_s']:.1f}/s at batch {ceiling['batch']}) | "
+                             f"{ceiling['rows_per_s']:.1f}/s at batch {ceiling['batch']}){limit} | "
                              f"{_met(share >= CEILING_SHARE, shortfall)} |")
     if results.get("accuracy"):
         drop = _accuracy(results, 1) - _accuracy(results, 2)
@@ -237,23 +241,64 @@ def _targets(results: dict, table: dict, best: dict) -> list[str]:
     return lines
 
 
-def _cpu_per_request(ours: dict, base: dict, workload: str) -> str:
-    """Where a request's CPU goes on the server (from /proc), against the baseline's whole CPU a request."""
-    shares = ours.get("cpu")
+def _cpu_split(row: dict, workload: str) -> dict | None:
+    """Milliseconds of the server's CPU a request (from /proc shares and the point's throughput), by part."""
+    shares = row.get("cpu")
     if not shares:
-        return ""
+        return None
     model = f"stub {DIGITS if workload == 'digits' else 'minilm_sentiment'}"
 
     def per_request(names) -> float:  # percent of one CPU -> ms of CPU a request
-        return sum(shares.get(name, 0.0) for name in names) * 10 / ours["throughput"]
+        return sum(shares.get(name, 0.0) for name in names) * 10 / row["throughput"]
 
     steps = [name for name in shares if name.startswith("stub ") and name != model]
-    server = [name for name in shares if name.startswith("tritonserver")]
-    front = [name for name in shares if name.startswith(("front", "HTTP guard"))]
-    return (f"; CPU a request: {per_request(shares):.2f} ms on the server (model {per_request([model]):.2f}, "
-            f"other Python steps {per_request(steps):.2f}, tritonserver {per_request(server):.2f}, "
-            f"front {per_request(front):.2f}) against the "
+    return {"total": per_request(shares), "model": per_request([model]), "steps": per_request(steps),
+            "tritonserver": per_request([name for name in shares if name.startswith("tritonserver")]),
+            "front": per_request([name for name in shares if name.startswith(("front", "HTTP guard"))]),
+            "each step": {name.removeprefix("stub "): per_request([name]) for name in steps}}
+
+
+def _cpu_per_request(ours: dict, base: dict, workload: str) -> str:
+    """Where a request's CPU goes on the server (from /proc), against the baseline's whole CPU a request."""
+    split = _cpu_split(ours, workload)
+    if not split:
+        return ""
+    return (f"; CPU a request: {split['total']:.2f} ms on the server (model {split['model']:.2f}, "
+            f"other Python steps {split['steps']:.2f}, tritonserver {split['tritonserver']:.2f}, "
+            f"front {split['front']:.2f}) against the "
             f"baseline's {1000 / base['throughput']:.2f} ms of its one CPU")
+
+
+def _steps(split: dict) -> str:
+    """The Python steps that worked on the requests (other stubs idle in the same server are left out)."""
+    return ", ".join(f"{name} {value:.2f}" for name, value in sorted(split["each step"].items()) if value >= 0.005)
+
+
+def _speedup_budget(ours: dict, base: dict, workload: str, goal: float) -> str:
+    """The limit a missed speed-up meets: the server CPU a request the goal leaves, against what the work takes."""
+    split = _cpu_split(ours, workload)
+    if not split:
+        return ""
+    budget, work = 1000 / base["throughput"] / goal, split["model"] + split["steps"]
+    if work >= budget:
+        return (f". The limit: {goal:g}x leaves {budget:.2f} ms a request, and the model and the Python steps "
+                f"alone take {work:.2f} ({_steps(split)})")
+    return (f". The limit: {goal:g}x leaves {budget:.2f} ms a request; after the model and the Python steps "
+            f"({work:.2f}) that is {budget - work:.2f} for tritonserver and the front, which take "
+            f"{split['tritonserver'] + split['front']:.2f}")
+
+
+def _ceiling_budget(row: dict, workload: str, ceiling: dict) -> str:
+    """The limit a missed ceiling share meets: the serving CPU it leaves beside the model's own time."""
+    split = _cpu_split(row, workload)
+    if not split:
+        return ""
+    model_ms = 1000 / ceiling["rows_per_s"]
+    allowed = model_ms / CEILING_SHARE - model_ms
+    serving = split["total"] - split["model"]
+    return (f". The limit: {CEILING_SHARE:.0%} leaves {allowed:.2f} ms of serving a request beside the model's "
+            f"{model_ms:.2f} ms in process; serving took {serving:.2f} (front {split['front']:.2f}, tritonserver "
+            f"{split['tritonserver']:.2f}, Python steps {split['steps']:.2f}: {_steps(split)})")
 
 
 def _ceiling_key(system: str, workload: str) -> tuple:

@@ -1,0 +1,233 @@
+"""Issue 14's levers that were measured and not kept (bench/results/TUNING.md, "Tried and not kept"), reproducible.
+
+    # 1. Classifier heads in the graph: copies of minilm_sentiment v2, lstm_sentiment_classifier and digit_resnet
+    #    whose graphs end in Softmax -> PROBABILITIES and ArgMax + LabelEncoder -> LABEL, and *_merged ensembles
+    #    without the Python postprocess step; serve them beside the shipped ones and compare in one server:
+    .venv/bin/python scripts/serving_levers.py heads /tmp/levers
+    taskset -c 1 .venv/bin/python -m tritonkit.server --model-repository model_repository \\
+        --model-repository ensembles --model-repository /tmp/levers
+    taskset -c 0 .venv/bin/python scripts/serving_levers.py load text_sentiment text_sentiment_merged
+
+    # 2. Static (calibrated) QDQ INT8 of the MiniLM encoder, with and without SmoothQuant, against the shipped
+    #    dynamic scheme: min cosine to FP32 over the 180 held-out sentences and rows/s (one ORT thread)
+    taskset -c 1 .venv/bin/python scripts/serving_levers.py static-int8
+
+``load`` runs a closed loop of gRPC requests (one short text or one digit PNG each) at a concurrency against each
+endpoint in turn, A/B/A/B, and prints its throughput and the CPU a request of the front and tritonserver (their
+/proc ticks over the run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from minilm_variants import min_cosines, rows_per_second, session
+
+from tritonkit import paths
+
+# (model, version, pipeline, its postprocess step): the pipelines whose last step only turns logits into labels
+HEADS = (("minilm_sentiment", "2", "text_sentiment", "sentiment_postprocess"),
+         ("lstm_sentiment_classifier", "1", "lstm_sentiment", "sentiment_postprocess"),
+         ("digit_resnet", "1", "digit_classifier", "digit_postprocess"))
+TEXT = "The service was quick and the food was lovely."
+
+
+def with_head(graph, labels: list[str]):
+    """The classifier graph with its labels computed inside: Softmax -> PROBABILITIES, ArgMax -> LABEL (strings)."""
+    from onnx import TensorProto, helper
+
+    logits = next(output.name for output in graph.graph.output if output.name == "logits")
+    graph.graph.node.extend([
+        helper.make_node("Softmax", [logits], ["PROBABILITIES"], axis=-1),
+        helper.make_node("ArgMax", ["PROBABILITIES"], ["label_index"], axis=1, keepdims=1),
+        helper.make_node("LabelEncoder", ["label_index"], ["LABEL"], domain="ai.onnx.ml",
+                         keys_int64s=list(range(len(labels))), values_strings=labels, default_string="")])
+    graph.graph.output.extend([
+        helper.make_tensor_value_info("PROBABILITIES", TensorProto.FLOAT, ["batch", len(labels)]),
+        helper.make_tensor_value_info("LABEL", TensorProto.STRING, ["batch", 1])])
+    if not any(opset.domain == "ai.onnx.ml" for opset in graph.opset_import):
+        graph.opset_import.append(helper.make_opsetid("ai.onnx.ml", 2))
+    return graph
+
+
+def heads(out: Path) -> None:
+    import onnx
+
+    models, ensembles = paths.model_repository(), paths.ensembles()
+    shutil.rmtree(out, ignore_errors=True)
+    for model, version, pipeline, postprocess in HEADS:
+        labels = (models / model / "labels.txt").read_text().split()
+        name = f"{model}_merged"
+        (out / name / version).mkdir(parents=True)
+        onnx.save(with_head(onnx.load(models / model / version / "model.onnx"), labels),
+                  out / name / version / "model.onnx")
+        config = (models / model / "config.pbtxt").read_text().replace(f'name: "{model}"', f'name: "{name}"')
+        config = re.sub(r"version_policy \{.*?\n\}\n", "", config, flags=re.S)
+        config = config.replace('  label_filename: "labels.txt"\n}', '  label_filename: "labels.txt"\n}\n'
+                                f'output {{\n  name: "PROBABILITIES"\n  data_type: TYPE_FP32\n  dims: {len(labels)}\n'
+                                '  label_filename: "labels.txt"\n}\n'
+                                'output {\n  name: "LABEL"\n  data_type: TYPE_STRING\n  dims: 1\n}', 1)
+        (out / name / "config.pbtxt").write_text(config)
+        shutil.copy(models / model / "labels.txt", out / name / "labels.txt")
+        steps = (ensembles / pipeline / "config.pbtxt").read_text().replace(f'name: "{pipeline}"',
+                                                                              f'name: "{pipeline}_merged"')
+        steps = steps.partition(f'  step {{\n    model_name: "{postprocess}"')[0]
+        steps = steps.replace(f'model_name: "{model}"', f'model_name: "{name}"').replace(
+            '    output_map {\n      key: "logits"\n      value: "logits"\n    }',
+            '    output_map {\n      key: "LABEL"\n      value: "LABEL"\n    }\n'
+            '    output_map {\n      key: "PROBABILITIES"\n      value: "PROBABILITIES"\n    }')
+        (out / f"{pipeline}_merged" / "1").mkdir(parents=True)
+        (out / f"{pipeline}_merged" / "config.pbtxt").write_text(steps + "}\n")
+    print(f"{out}: {', '.join(sorted(path.name for path in out.iterdir()))}")
+
+
+def _ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15])  # utime, stime and their children's
+
+
+def _inputs(endpoint: str):
+    import tritonclient.grpc as grpcclient
+
+    from tritonkit.bench.inputs import digit_pngs
+
+    name, value = ("IMAGE", digit_pngs()[0]) if endpoint.startswith("digit") else ("TEXT", TEXT.encode())
+    tensor = grpcclient.InferInput(name, [1, 1], "BYTES")
+    tensor.set_data_from_numpy(np.array([[value]], dtype=np.object_))
+    return [tensor]
+
+
+async def _closed_loop(url: str, endpoint: str, concurrency: int, seconds: float, pids: dict[str, int]) -> str:
+    import tritonclient.grpc.aio as grpcaio
+
+    client = grpcaio.InferenceServerClient(url)
+    tensors = _inputs(endpoint)
+    for _ in range(50):
+        await client.infer(endpoint, tensors)
+    done, stop = 0, time.perf_counter() + seconds
+
+    async def worker():
+        nonlocal done
+        while time.perf_counter() < stop:
+            await client.infer(endpoint, tensors)
+            done += 1
+
+    before, start = {name: _ticks(pid) for name, pid in pids.items()}, time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed, tick = time.perf_counter() - start, os.sysconf("SC_CLK_TCK")
+    await client.close()
+    costs = "  ".join(f"{name} {(_ticks(pid) - before[name]) / tick * 1000 / done:.3f} ms/req"
+                      for name, pid in pids.items())
+    return f"{endpoint} c={concurrency}: {done / elapsed:.1f} req/s  {costs}"
+
+
+def _pid(pattern: str) -> int:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if pattern in command:
+                return int(entry.name)
+    raise SystemExit(f"no process runs {pattern!r}: start the server first (see --help)")
+
+
+def load(args) -> None:
+    pids = {"front": _pid("tritonkit.server.guard"), "tritonserver": _pid("bin/tritonserver ")}
+    for _ in range(args.passes):
+        for endpoint in args.endpoints:
+            print(asyncio.run(_closed_loop(args.url, endpoint, args.concurrency, args.seconds, pids)), flush=True)
+
+
+def static_int8() -> None:
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from tritonkit.export import builders, quantize, text
+
+    warnings.simplefilter("ignore")
+    logging.getLogger().setLevel(logging.ERROR)
+    fp32 = paths.model_repository() / "minilm_encoder" / "1" / "model.onnx"
+    calibration = list(builders._calibration())
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.feeds = iter(calibration)
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    graphs = {"FP32": fp32, "shipped: SmoothQuant 0.6 + dynamic, FFN down 0-3 FP32": fp32.parent.parent / "2" /
+              "model.onnx"}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        clean = onnx.load(fp32)
+        del clean.graph.value_info[:]
+        onnx.save(clean, folder / "source.onnx")
+        quant_pre_process(str(folder / "source.onnx"), str(folder / "prepared.onnx"), skip_symbolic_shape=True)
+        prepared = onnx.load(folder / "prepared.onnx")
+        maxima = quantize.activation_maxima(prepared, calibration)
+        for alpha in (None, 0.6, 0.8):
+            source = folder / "prepared.onnx"
+            if alpha is not None:
+                source = folder / f"smooth_{alpha}.onnx"
+                onnx.save(quantize.smooth(onnx.load(folder / "prepared.onnx"), maxima, alpha), source)
+            for keep in ((), tuple(f"layer.{i}/output/dense/" for i in range(4))):
+                label = (f"SmoothQuant {alpha} + " if alpha else "") + "static QDQ (u8 activations, MinMax)" + (
+                    ", FFN down 0-3 FP32" if keep else "")
+                graphs[label] = folder / f"static_{len(graphs)}.onnx"
+                quantize_static(str(source), str(graphs[label]), Reader(), quant_format=QuantFormat.QDQ,
+                                per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                                op_types_to_quantize=["MatMul"],
+                                nodes_to_exclude=quantize.fp32_nodes(onnx.load(source), keep) if keep else [])
+        sentences, reference = text.origin_test_texts(), session(fp32)
+        print(f"| graph | min cosine to FP32 ({len(sentences)} held-out sentences): alone / in 8s / in one batch "
+              "| rows/s b=1 x 16 | b=4 x 16 | b=1 x 128 |\n|---|---:|---:|---:|---:|")
+        for label, path in graphs.items():
+            graph = session(path)
+            cosines = " / ".join(f"{cosine:.4f}" for cosine in min_cosines(graph, reference, sentences))
+            speeds = " | ".join(f"{rows_per_second(graph, batch, tokens):.1f}"
+                                for batch, tokens in ((1, 16), (4, 16), (1, 128)))
+            print(f"| {label} | {cosines} | {speeds} |", flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("heads", help="write the heads-in-graph models and *_merged pipelines").add_argument(
+        "out", type=Path, help="a model repository folder to (re)write")
+    loading = commands.add_parser("load", help="A/B/A/B closed-loop gRPC load on endpoints of the running server")
+    loading.add_argument("endpoints", nargs="+")
+    loading.add_argument("--url", default="127.0.0.1:8001")
+    loading.add_argument("--concurrency", type=int, default=8)
+    loading.add_argument("--seconds", type=float, default=8.0)
+    loading.add_argument("--passes", type=int, default=2)
+    commands.add_parser("static-int8", help="static QDQ INT8 of the encoder: fidelity and speed table")
+    args = parser.parse_args(argv)
+    if args.command == "heads":
+        heads(args.out)
+    elif args.command == "load":
+        load(args)
+    else:
+        static_int8()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
