@@ -60,10 +60,15 @@ def main(argv=None) -> int:
     result = {"threshold": args.threshold, "seed": args.seed, "pseudo_rows": len(kept),
               "curve": [dataclasses.astuple(epoch) for epoch in curve],
               **{name: round(value, 4) for name, value in scores.items()}, "seconds": round(time.time() - start)}
-    print(json.dumps(result), flush=True)
-    with args.out.open("a") as handle:
-        handle.write(json.dumps(result) + "\n")
+    emit(result, args.out)
     return 0
+
+
+def emit(result: dict, out: Path) -> None:
+    """Prints a run's result as one JSON line and appends it to ``out`` (the sentiment experiment scripts share it)."""
+    print(json.dumps(result), flush=True)
+    with out.open("a") as handle:
+        handle.write(json.dumps(result) + "\n")
 
 
 if __name__ == "__main__":
