@@ -11,7 +11,7 @@ TARGETS = {  # model -> minimum held-out metric (issue: export pipeline for ever
     "diabetes_regressor": 0.60,  # R²
     "cancer_classifier": 0.95,  # accuracy
     "minilm_sentiment": 0.88,  # issue 17's 970-sentence test split: 0.900 (its target 0.93 is not met yet)
-    "lstm_sentiment_classifier": 0.81,  # 0.835 on that split (issue 17's target: 0.85)
+    "lstm_sentiment_classifier": 0.85,  # issue 17's bar; 0.881 with the transfer set (0.835 without)
     "digit_resnet": 0.956,  # issue 16: within a point of the 0.9663 before training as served
     "minilm_encoder": 0.9999,  # min cosine to sentence-transformers (FP32)
     "movie_deepfm": 0.75,  # AUC (issue 15)
