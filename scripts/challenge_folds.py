@@ -1,6 +1,7 @@
 """Is the challenge set hard for MiniLM because of its style, or because of the model? A diagnostic, never shipped.
 
-    .venv/bin/python scripts/challenge_folds.py --seed 0     # both folds, about 12 minutes on 2 cores
+    .venv/bin/python scripts/challenge_folds.py --seed 0     # both folds, about 11 minutes on 2 cores
+    .venv/bin/python scripts/challenge_folds.py --seed 1
 
 The challenge set (data/sentiment/challenge.tsv) is split in two halves within each category and label, by the
 SHA-1 of each text. export/text.py's fine-tuning runs unchanged twice: on the train split plus half A, scored on
