@@ -7,20 +7,18 @@ The teacher is the exported FP32 classifier (model_repository/minilm_sentiment/1
 export/lstm.py distils from. Each train and unlabelled sentence gets --variants perturbed copies (lstm.perturb: each
 word dropped with probability --drop, then with probability --ngram only a random span of 1-5 words kept), the
 teacher's probabilities their targets, as for the unlabelled lines. export/lstm.py's training runs with these
-settings. Prints and appends
-to --out one JSON line: the validation and test-split accuracy, the challenge scores and the seconds taken.
+settings. Prints and appends to --out one JSON line: the validation and test-split accuracy, the challenge scores
+and the seconds taken.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import time
 from pathlib import Path
 
-from pseudo_labels import emit, teacher_probabilities
+from pseudo_labels import emit, teacher_session
 
-from tritonkit import paths
 from tritonkit.export import lstm, text
 
 
@@ -30,16 +28,8 @@ class OnnxTeacher:
     def __call__(self, input_ids, attention_mask):
         import torch
 
-        chances = _session().run(None, {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()})
-        return torch.from_numpy(chances[0])
-
-
-@functools.lru_cache(maxsize=1)
-def _session():
-    import onnxruntime as ort
-
-    graph = paths.model_repository() / "minilm_sentiment" / "1" / "model.onnx"
-    return ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+        feed = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+        return torch.from_numpy(teacher_session().run(None, feed)[0])
 
 
 def main(argv=None) -> int:
@@ -53,7 +43,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=lstm.SEED)
     parser.add_argument("--out", type=Path, default=Path("lstm_augment.jsonl"))
     args = parser.parse_args(argv)
-    teacher_probabilities(["warm-up"])  # fails early, naming the fix, when the export is missing
+    teacher_session()  # fails early, naming the fix, when the export is missing
     data = text.sentiment_data()
     text.sentiment_classifier = OnnxTeacher  # the exported teacher, not a second fine-tuning
     lstm.TRANSFER_VARIANTS, lstm.WORD_DROP, lstm.SPAN_SHARE, lstm.SEED = args.variants, args.drop, args.ngram, args.seed

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import time
 from pathlib import Path
@@ -24,13 +25,19 @@ from tritonkit import paths
 from tritonkit.export import text
 
 
-def teacher_probabilities(texts: list[str]) -> np.ndarray:
+@functools.lru_cache(maxsize=1)
+def teacher_session():
+    """The exported FP32 classifier's ONNX Runtime session (the sentiment experiment scripts share it)."""
     import onnxruntime as ort
 
     graph = paths.model_repository() / "minilm_sentiment" / "1" / "model.onnx"
     if not graph.is_file():
         raise SystemExit(f"{graph} is missing: run `make export` first")
-    session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+
+
+def teacher_probabilities(texts: list[str]) -> np.ndarray:
+    session = teacher_session()
     logits = [session.run(None, dict(text.tokenize(texts[start : start + 64])))[0]
               for start in range(0, len(texts), 64)]
     return text.probabilities(np.concatenate(logits))
