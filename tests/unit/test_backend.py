@@ -43,6 +43,12 @@ def test_session_options_never_ask_for_more_threads_than_usable_cpus(backend):
     assert backend.session_options(_parameters(intra_op_thread_count="1")).intra_op_num_threads == 1
 
 
+def test_session_options_keep_within_a_containers_cpu_quota(backend, monkeypatch):
+    monkeypatch.setattr(backend, "usable_cpus", lambda: 1)  # as tritonkit.cpus answers under `--cpus 1`
+    assert backend.session_options(_parameters(intra_op_thread_count="2")).intra_op_num_threads == 1
+    assert backend.session_options(_parameters()).intra_op_num_threads == 1
+
+
 @pytest.mark.parametrize(
     ("parameters", "message"),
     [

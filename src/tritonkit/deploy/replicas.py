@@ -37,6 +37,7 @@ from pathlib import Path
 
 from tritonkit import paths
 from tritonkit.client.health import ServerNotReady
+from tritonkit.cpus import usable_cpus
 from tritonkit.server import docker
 from tritonkit.server.ports import free_ports
 from tritonkit.server.process import READY_TIMEOUT_S, TritonServer, spawn
@@ -348,9 +349,10 @@ class Replicas:
 
 
 def container_cpu_limit(cpus: int | None = None) -> float:
-    """Each replica container's CPU limit: the CPUs this process may use, less ``RESTART_HEADROOM_CPUS`` (at least
-    one CPU), so a replica that (re)starts beside busy ones always finds CPU to load its models."""
-    available = cpus if cpus is not None else len(os.sched_getaffinity(0))
+    """Each replica container's CPU limit: the CPUs this process may use (its own quota included), less
+    ``RESTART_HEADROOM_CPUS`` (at least one CPU), so a replica that (re)starts beside busy ones always finds CPU
+    to load its models."""
+    available = cpus if cpus is not None else usable_cpus()
     return max(1.0, available - RESTART_HEADROOM_CPUS)
 
 

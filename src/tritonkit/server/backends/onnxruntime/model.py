@@ -7,7 +7,7 @@ embedded server built from the ``nvidia-pytriton`` wheel (this file).
 
 What it honours from the model config, with the native backend's names:
   - ``default_model_filename`` (default ``model.onnx``) in the version folder;
-  - ``parameters``: ``intra_op_thread_count`` (at most the CPUs the server may use),
+  - ``parameters``: ``intra_op_thread_count`` (at most the CPUs the server may use, its CPU quota included),
     ``inter_op_thread_count``, ``execution_mode`` (``0`` sequential, ``1`` parallel);
   - ``max_batch_size``: for batchable models, requests whose non-batch shapes agree are
     concatenated and run in one ``session.run``; results are split back per request.
@@ -24,6 +24,7 @@ import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
+from tritonkit.cpus import usable_cpus
 from tritonkit.steps.heartbeat import Heartbeat  # the watchdog's view of a stub stuck in execute
 
 _THREAD_PARAMETERS = {
@@ -46,9 +47,9 @@ def session_options(parameters):
             if text not in _EXECUTION_MODES:
                 raise ValueError(f"parameter execution_mode={text!r} must be 0 (sequential) or 1 (parallel)")
             options.execution_mode = _EXECUTION_MODES[text]
-    # Never more intra-op threads than CPUs this process may run on (taskset, cgroup cpusets): ORT's
-    # threads spin while they wait, so extra ones only steal the CPU from the threads doing the work.
-    cpus = len(os.sched_getaffinity(0))
+    # Never more intra-op threads than CPUs this process may use (taskset, cpusets, a container's CPU quota):
+    # ORT's threads spin while they wait, so extra ones only steal the CPU from the threads doing the work.
+    cpus = usable_cpus()
     if options.intra_op_num_threads == 0 or options.intra_op_num_threads > cpus:
         options.intra_op_num_threads = cpus
     return options
