@@ -14,6 +14,12 @@ from tritonkit.export import datasets, tabular
 
 pytestmark = pytest.mark.integration
 
+# The trained models' probabilities differ a little between CPUs (seeded training, but float reductions differ
+# between kernels: the INT8 text_sentiment's answer moved by 0.005 between the Intel Xeon the README was written on
+# and an AMD EPYC). Labels, shapes and names must match exactly; numbers within this.
+CROSS_CPU_ATOL = 0.02
+NUMBER = re.compile(r"-?\d+\.\d+")
+
 
 def readme_blocks() -> list[tuple[str, str]]:
     """(language, body) of every fenced block, in order."""
@@ -75,7 +81,7 @@ def test_readme_curl_examples_answer_as_shown(curl_answers):
             if output["datatype"] == "BYTES":
                 assert output["data"] == shown_output["data"]
             elif shown_output["data"]:
-                np.testing.assert_allclose(output["data"], shown_output["data"], atol=1e-3)
+                np.testing.assert_allclose(output["data"], shown_output["data"], atol=CROSS_CPU_ATOL)
 
 
 def test_readme_diabetes_curl_answers_with_sklearns_prediction(server, workdir):
@@ -94,4 +100,6 @@ def test_readme_python_examples_print_what_is_shown(server, workdir, curl_answer
         done = subprocess.run([sys.executable, "-c", _localize(script, server)], capture_output=True, text=True,
                               timeout=120, cwd=workdir, env={**os.environ, "PYTHONPATH": str(paths.root())})
         assert done.returncode == 0, done.stderr
-        assert done.stdout == shown
+        assert NUMBER.sub("#", done.stdout) == NUMBER.sub("#", shown)  # everything but the numbers exactly
+        np.testing.assert_allclose([float(n) for n in NUMBER.findall(done.stdout)],
+                                   [float(n) for n in NUMBER.findall(shown)], atol=CROSS_CPU_ATOL)
