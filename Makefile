@@ -39,7 +39,7 @@ lint: setup ## ruff on the code and tests, mypy on the client package
 	$(PY) -m mypy src/tritonkit/client
 
 lint-repo: export ## check every config.pbtxt against its ONNX graph and every ensemble's wiring
-	$(PY) -m tritonkit.export.lint
+	$(PY) -m tritonkit.export.repository.lint
 
 k8s-validate: setup ## render every Kubernetes overlay offline and validate each object (kubectl, kubernetes-validate)
 	$(PY) -m tritonkit.deploy.validate

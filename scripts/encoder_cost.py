@@ -30,7 +30,7 @@ import numpy as np
 from pseudo_labels import emit
 
 from tritonkit.bench import report
-from tritonkit.export import lstm, text
+from tritonkit.export.builtin import lstm, text
 
 SHAPES = {  # name -> (layers, width, heads, feed-forward width); None: the real all-MiniLM-L6-v2
     "all-MiniLM-L6-v2 (served, real weights)": None,

@@ -1,12 +1,12 @@
 """Distilling the LSTM on an augmented transfer set, measured against the same recipe without it (issue 17).
 
     .venv/bin/python scripts/lstm_augment.py --variants 0 --seed 0    # the control: no transfer set
-    .venv/bin/python scripts/lstm_augment.py --variants 8 --seed 0    # export/lstm.py as it is (make export)
+    .venv/bin/python scripts/lstm_augment.py --variants 8 --seed 0    # export/builtin/lstm.py as it is (make export)
 
 The teacher is the exported FP32 classifier (model_repository/minilm_sentiment/1, `make export` first), the model
-export/lstm.py distils from. Each train and unlabelled sentence gets --variants perturbed copies (lstm.perturb: each
+export/builtin/lstm.py distils from. Each train and unlabelled sentence gets --variants perturbed copies (lstm.perturb: each
 word dropped with probability --drop, then with probability --ngram only a random span of 1-5 words kept), the
-teacher's probabilities their targets, as for the unlabelled lines. export/lstm.py's training runs with these
+teacher's probabilities their targets, as for the unlabelled lines. export/builtin/lstm.py's training runs with these
 settings. Prints and appends to --out one JSON line: the validation and test-split accuracy, the challenge scores
 and the seconds taken.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pseudo_labels import emit, teacher_session
 
-from tritonkit.export import lstm, text
+from tritonkit.export.builtin import lstm, text
 
 
 class OnnxTeacher:

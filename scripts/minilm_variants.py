@@ -9,7 +9,7 @@ Every graph is the pretrained all-MiniLM-L6-v2 encoder with mean pooling (minilm
 the local weights; one ONNX Runtime thread, as on the bench's server CPU. Fidelity is the min cosine of each INT8
 graph's embeddings to the FP32 graph's over the 180 held-out sentences, each run alone, in padded batches of 8 and
 all in one batch (dynamic INT8 scales activations per tensor, so the batch matters). The SmoothQuant graphs are
-made by the export's own code (export/quantize.py) with its calibration sentences.
+made by the export's own code (export/convert/quantize.py) with its calibration sentences.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def export(folder: Path) -> dict[str, Path]:
     from onnxruntime.transformers import optimizer
     from transformers import AutoModel
 
-    from tritonkit.export import hf2onnx, text, torch2onnx
+    from tritonkit.export.builtin import text
+    from tritonkit.export.convert import hf2onnx, torch2onnx
 
     examples = text.tokenize(["an example sentence to trace", "and a second, longer one to trace the padding"])
     tensors = tuple(torch.from_numpy(examples[name]) for name in hf2onnx.INPUT_NAMES)
@@ -108,7 +109,8 @@ def int8_variants(source: Path, folder: Path) -> dict[str, Path]:
         quantizer.process()
         graphs[label] = folder / f"nbits_{len(graphs)}.onnx"
         quantizer.model.save_model_to_file(str(graphs[label]), False)
-    from tritonkit.export import builders, quantize, registry
+    from tritonkit.export.builtin import builders, registry
+    from tritonkit.export.convert import quantize
 
     calibration = builders._calibration()
     for label, scheme in (("SmoothQuant 0.7", quantize.Int8Scheme(smooth_alpha=0.7)),
@@ -123,7 +125,7 @@ def int8_variants(source: Path, folder: Path) -> dict[str, Path]:
 def min_cosines(graph, fp32, sentences: list[str]) -> list[float]:
     """Min cosine to the FP32 graph over ``sentences``, each run alone, in padded batches of 8, and all in one batch
     (INT8 scales its activations per tensor, so the batch a sentence runs in matters)."""
-    from tritonkit.export import text
+    from tritonkit.export.builtin import text
 
     found = []
     for size in BATCHES:
@@ -152,7 +154,8 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore")
     logging.getLogger().setLevel(logging.ERROR)  # the quantizers narrate every node on the root logger
     logging.getLogger("onnxruntime").setLevel(logging.ERROR)  # ... and on ORT's own (matmul_nbits_quantizer)
-    from tritonkit.export import hf2onnx, text
+    from tritonkit.export.builtin import text
+    from tritonkit.export.convert import hf2onnx
 
     hf2onnx.quiet_transformers()
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,7 +5,7 @@
 
 The teacher is the exported FP32 classifier (model_repository/minilm_sentiment/1, `make export` first). It labels
 data/sentiment/unlabelled.txt; the lines whose top probability reaches the threshold join the train split with
-that label, and export/text.py's fine-tuning runs unchanged on the result (its seed set by --seed). Prints and
+that label, and export/builtin/text.py's fine-tuning runs unchanged on the result (its seed set by --seed). Prints and
 appends to --out one JSON line: rows kept, the validation curve and the test-split and challenge scores. About 5-6
 minutes a run on 2 cores. data/sentiment/README.md has the figures.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tritonkit import paths
-from tritonkit.export import text
+from tritonkit.export.builtin import text
 
 
 @functools.lru_cache(maxsize=1)

@@ -158,7 +158,8 @@ def static_int8() -> None:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from tritonkit.export import builders, quantize, text
+    from tritonkit.export.builtin import builders, text
+    from tritonkit.export.convert import quantize
 
     warnings.simplefilter("ignore")
     logging.getLogger().setLevel(logging.ERROR)

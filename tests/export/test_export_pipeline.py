@@ -3,8 +3,8 @@
 import onnx
 import pytest
 
+from tritonkit.export.builtin.registry import MODELS
 from tritonkit.export.pipeline import export_model, fingerprint, up_to_date
-from tritonkit.export.registry import MODELS
 
 
 def test_diabetes_export_is_verified_and_skipped_when_up_to_date(tmp_path):

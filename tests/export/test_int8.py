@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tritonkit.export.pipeline import RECORD_NAME
+from tritonkit.export.repository.record import RECORD_NAME
 
 
 def _record(repository, model: str, version: int) -> dict:

@@ -2,7 +2,7 @@
 
 from tokenizers import Tokenizer
 
-from tritonkit.export import lstm
+from tritonkit.export.builtin import lstm
 
 
 def test_vocabulary_file_starts_with_pad_and_unk(exported_repository):

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tritonkit.export.card import CARD_NAME
-from tritonkit.export.registry import MODELS
+from tritonkit.export.builtin.registry import MODELS
+from tritonkit.export.repository.card import CARD_NAME
 
 TARGETS = {  # model -> minimum held-out metric (issue: export pipeline for every origin system)
     "diabetes_regressor": 0.60,  # R²
@@ -65,7 +65,7 @@ def test_the_recommenders_ranking_beats_popularity_and_is_on_the_card(exported_r
 
 
 def test_the_digit_render_suite_meets_issue_16s_bar_and_is_tabled_on_the_card(exported_repository):
-    from tritonkit.export import renders
+    from tritonkit.export.builtin import renders
 
     record = _record(exported_repository, "digit_resnet", 1)
     breakdown = record["breakdown"]
@@ -85,7 +85,7 @@ MAX_ECE = {"minilm_sentiment": 0.06, "lstm_sentiment_classifier": 0.1}  # test s
 
 
 def test_the_sentiment_challenge_set_and_calibration_are_tabled_on_the_card(exported_repository):
-    from tritonkit.export import text
+    from tritonkit.export.builtin import text
 
     card = (exported_repository / CARD_NAME).read_text()
     records = [_record(exported_repository, name, version) for name, version in SENTIMENT_VERSIONS]

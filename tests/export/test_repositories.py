@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from tritonkit.export.generate import OPENAPI_FILE, generated_files, sync
-from tritonkit.export.lint import lint_repositories
+from tritonkit.export.builtin.generate import OPENAPI_FILE, generated_files, sync
+from tritonkit.export.repository.lint import lint_repositories
 
 
 def test_lint_passes_the_project_repositories(exported_repository):

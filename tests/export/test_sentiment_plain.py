@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from tritonkit.export import lstm, text
+from tritonkit.export.builtin import lstm, text
 
 PLAIN = dict(line.split("\t") for line in (Path(__file__).parents[1] / "assets" / "plain_sentiment.tsv")
              .read_text(encoding="utf-8").splitlines()[1:])

@@ -7,9 +7,9 @@ import onnx
 import pytest
 
 from tritonkit import paths
-from tritonkit.export import onnx2trt
-from tritonkit.export.config import parse_pbtxt, to_pbtxt
-from tritonkit.export.registry import MODELS
+from tritonkit.export.builtin.registry import MODELS
+from tritonkit.export.convert import onnx2trt
+from tritonkit.export.repository.config import parse_pbtxt, to_pbtxt
 
 
 @pytest.mark.skipif(not onnx2trt.missing_requirements(), reason="this host can build engines")

@@ -35,7 +35,7 @@ from tritonkit.client import (
     ServerUnavailable,
     Timeout,
 )
-from tritonkit.export import datasets, tabular, vision
+from tritonkit.export.builtin import datasets, tabular, vision
 from tritonkit.steps import imaging
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ import pytest
 from conftest import infer_over
 
 from tritonkit import paths
-from tritonkit.export import renders, vision
-from tritonkit.export.pipeline import RECORD_NAME, read_record
+from tritonkit.export.builtin import renders, vision
+from tritonkit.export.repository.record import RECORD_NAME, read_record
 
 SUITE_BAR, CONDITION_BAR = 0.95, 0.92
 BATCH = 64  # the endpoint's max_batch_size

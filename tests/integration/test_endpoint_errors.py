@@ -13,7 +13,7 @@ from conftest import infer_over
 from PIL import Image
 from tritonclient.utils import InferenceServerException
 
-from tritonkit.export import renders, vision
+from tritonkit.export.builtin import renders, vision
 
 pytestmark = pytest.mark.integration
 ATTEMPTS_TO_BATCH = 5

@@ -12,7 +12,7 @@ from conftest import infer_over
 from PIL import Image
 
 from tritonkit import paths
-from tritonkit.export import lstm, text, vision
+from tritonkit.export.builtin import lstm, text, vision
 from tritonkit.steps import imaging
 
 pytestmark = pytest.mark.integration

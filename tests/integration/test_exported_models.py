@@ -6,7 +6,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from tritonkit import paths
-from tritonkit.export import lstm, text, vision
+from tritonkit.export.builtin import lstm, text, vision
 
 pytestmark = pytest.mark.integration
 TEXTS = text.sentiment_data().test_texts[:24]  # max_batch_size is 32

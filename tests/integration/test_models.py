@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tritonkit.export import datasets, tabular
+from tritonkit.export.builtin import datasets, tabular
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tritonkit import paths
-from tritonkit.export import datasets, tabular
+from tritonkit.export.builtin import datasets, tabular
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,8 @@ from tritonclient.utils import InferenceServerException
 
 from tritonkit import catalog, paths
 from tritonkit.client import Client, codec
-from tritonkit.export import pipeline, recommender
+from tritonkit.export import pipeline
+from tritonkit.export.builtin import recommender
 
 pytestmark = pytest.mark.integration
 ENDPOINT = catalog.RECOMMENDER_ENDPOINT

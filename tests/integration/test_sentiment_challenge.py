@@ -6,8 +6,8 @@ import pytest
 from conftest import infer_over
 
 from tritonkit import catalog, paths
-from tritonkit.export import text
-from tritonkit.export.pipeline import RECORD_NAME, read_record
+from tritonkit.export.builtin import text
+from tritonkit.export.repository.record import RECORD_NAME, read_record
 
 BATCH = 32  # the endpoints' max_batch_size
 SERVED_VERSION = {  # endpoint -> the classifier version its ensemble serves on CPU (ensembles/*/config.pbtxt)

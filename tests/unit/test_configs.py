@@ -8,10 +8,10 @@ import pytest
 from google.protobuf import text_format
 
 from tritonkit import catalog, paths
-from tritonkit.export import ensembles
-from tritonkit.export.config import parse_pbtxt
-from tritonkit.export.generate import CONFIG_FILE, OPENAPI_FILE, generated_files, sync
-from tritonkit.export.registry import ENSEMBLES, MODELS, STEPS
+from tritonkit.export.builtin.generate import CONFIG_FILE, OPENAPI_FILE, generated_files, sync
+from tritonkit.export.builtin.registry import ENSEMBLES, MODELS, STEPS
+from tritonkit.export.repository import ensembles
+from tritonkit.export.repository.config import parse_pbtxt
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 MODELS_ROOT = paths.model_repository()

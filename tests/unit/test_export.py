@@ -9,8 +9,8 @@ from onnx import TensorProto, helper
 
 from tritonkit import paths
 from tritonkit.export import GraphError, ParityError
-from tritonkit.export.config import ServingOptions
-from tritonkit.export.graph import check_graph, tensor_specs
+from tritonkit.export.convert.graph import check_graph, tensor_specs
+from tritonkit.export.repository.config import ServingOptions
 from tritonkit.export.verify import check_parity
 
 
@@ -90,7 +90,7 @@ def test_export_cli_refuses_unknown_model_and_names_choices():
 
 
 def test_gpu_repository_is_completed_with_the_models_that_have_no_engine(tmp_path):
-    from tritonkit.export import onnx2trt
+    from tritonkit.export.convert import onnx2trt
 
     cpu, gpu = tmp_path / "model_repository", tmp_path / "gpu_repository"
     for name in ("digit_resnet", "diabetes_regressor", "minilm_sentiment"):
@@ -113,8 +113,8 @@ def test_gpu_repository_is_completed_with_the_models_that_have_no_engine(tmp_pat
 
 
 def test_breakdowns_are_tabled_with_a_column_per_version_and_blanks_for_what_one_lacks():
-    from tritonkit.export import card
-    from tritonkit.export.pipeline import ExportRecord
+    from tritonkit.export.repository import card
+    from tritonkit.export.repository.record import ExportRecord
 
     def record(version, breakdown):
         return ExportRecord(model="m", version=version, source="PyTorch", format="ONNX", size_bytes=1,

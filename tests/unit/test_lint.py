@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from tritonkit.export.lint import lint_repositories, main
+from tritonkit.export.repository.lint import lint_repositories, main
 
 LINT_ASSETS = Path(__file__).resolve().parent.parent / "assets" / "lint"
 

@@ -41,7 +41,7 @@ def test_tools_start_outside_the_project_and_say_where_to_point_them(tmp_path):
     helped = subprocess.run([sys.executable, "-m", "tritonkit.export", "--help"], capture_output=True, text=True,
                             cwd=tmp_path, env=env, timeout=120)
     assert helped.returncode == 0 and "--check-configs" in helped.stdout
-    listed = subprocess.run([sys.executable, "-m", "tritonkit.export.lint"], capture_output=True, text=True,
+    listed = subprocess.run([sys.executable, "-m", "tritonkit.export.repository.lint"], capture_output=True, text=True,
                             cwd=tmp_path, env=env, timeout=120)
     assert listed.returncode == 2 and listed.stderr.startswith(f"error: {paths.ROOT_ENV}=")
     assert "Traceback" not in listed.stderr

@@ -1,4 +1,4 @@
-"""export/quantize.py on a tiny graph built here: SmoothQuant keeps the FP32 function and cuts INT8's error."""
+"""export/convert/quantize.py on a tiny graph built here: SmoothQuant keeps the FP32 function and cuts INT8's error."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tritonkit.export import quantize
-from tritonkit.export.quantize import Int8Scheme
+from tritonkit.export.convert import quantize
+from tritonkit.export.convert.quantize import Int8Scheme
 
 CHANNELS, OUTLIER = 64, 7  # one input channel far larger than the rest, as after MiniLM's LayerNorms
 
@@ -79,7 +79,7 @@ def test_a_scheme_is_checked_when_made_and_smoothing_needs_calibration():
 
 
 def _record(version: int, metric: float):
-    from tritonkit.export.pipeline import ExportRecord
+    from tritonkit.export.repository.record import ExportRecord
 
     return ExportRecord(model="m", version=version, source="PyTorch", format="f", size_bytes=1,
                         parity_max_abs_error={}, tolerance=1.0, metric_name="accuracy", metric=metric, export_s=0.0,
@@ -88,7 +88,7 @@ def _record(version: int, metric: float):
 
 def test_an_int8_version_below_its_bar_fails_the_export_before_anything_is_written():
     from tritonkit.export import pipeline
-    from tritonkit.export.registry import MODELS
+    from tritonkit.export.builtin.registry import MODELS
 
     spec = MODELS["minilm_sentiment"]
     pipeline._check_int8_drop(spec, [_record(1, 0.9056), _record(2, 0.9000)])  # 0.56 points: served

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tritonkit.export import renders, vision
+from tritonkit.export.builtin import renders, vision
 
 ROWS = vision.digits().x_test[:4]
 

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from tritonkit import catalog, paths
-from tritonkit.export import text
+from tritonkit.export.builtin import text
 
 FOLDER = paths.data() / "sentiment"
 SPLITS = text.SPLITS

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tritonkit.export import renders, vision
+from tritonkit.export.builtin import renders, vision
 from tritonkit.steps import RequestError, imaging, labels, texts
 
 

@@ -32,7 +32,8 @@ from pathlib import Path
 from tritonkit import paths
 from tritonkit.bench import cpu, inputs, loadgen, report
 from tritonkit.client import metrics
-from tritonkit.export.pipeline import RECORD_NAME, pytorch_weights_path
+from tritonkit.export.pipeline import pytorch_weights_path
+from tritonkit.export.repository.record import RECORD_NAME
 from tritonkit.server.ports import free_ports
 from tritonkit.server.process import TritonServer
 from tritonkit.server.settings import ServerSettings

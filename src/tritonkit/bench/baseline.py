@@ -37,7 +37,7 @@ def sentiment_app():
     from flask import Flask, jsonify, request
     from transformers import AutoTokenizer
 
-    from tritonkit.export import text
+    from tritonkit.export.builtin import text
 
     tokenizer = AutoTokenizer.from_pretrained(str(text.minilm_path()), local_files_only=True)
     model = text._sentiment_classifier_class()(text.load_encoder())
@@ -65,7 +65,7 @@ def digits_app():
     import torch
     from flask import Flask, jsonify, request
 
-    from tritonkit.export import vision
+    from tritonkit.export.builtin import vision
     from tritonkit.steps import RequestError
     from tritonkit.steps.imaging import image_pixels
 

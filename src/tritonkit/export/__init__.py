@@ -1,6 +1,6 @@
 """Train, convert and verify models, then write them into a Triton model repository.
 
-``python -m tritonkit.export`` runs every registered model (``export/registry.py``): train the source model
+``python -m tritonkit.export`` runs every registered model (``export/builtin/registry.py``): train the source model
 (seeded), convert it to ONNX, check the graph, compare ONNX Runtime against the source framework on
 held-out rows within the model's tolerance, report the held-out metric, and write
 ``<repository>/<model>/<version>/model.onnx`` plus a ``config.pbtxt`` generated through Triton's

@@ -7,20 +7,24 @@ import sys
 from pathlib import Path
 
 from tritonkit import paths
-from tritonkit.export import ExportError, onnx2trt
-from tritonkit.export.card import CARD_NAME, render
-from tritonkit.export.config import write_if_changed
-from tritonkit.export.generate import generated_files, sync
-from tritonkit.export.pipeline import export_model, fingerprint, up_to_date
-from tritonkit.export.registry import MODELS
+from tritonkit.export import ExportError
+from tritonkit.export.builtin.generate import generated_files, sync
+from tritonkit.export.builtin.registry import MODELS
+from tritonkit.export.convert import onnx2trt
+from tritonkit.export.fingerprint import fingerprint
+from tritonkit.export.pipeline import export_model, up_to_date
+from tritonkit.export.repository.card import CARD_NAME, render
+from tritonkit.export.repository.config import write_if_changed
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tritonkit.export",
-        description="Train each model (seeded), export it to ONNX, check the graph, compare ONNX Runtime with "
-        "the source framework on held-out rows, and write model.onnx + config.pbtxt into the repository. "
-        "Up-to-date models are skipped.",
+        description="Train each built-in model (seeded), export it to ONNX, check the graph, compare ONNX Runtime "
+        "with the source framework on held-out rows, and write model.onnx + config.pbtxt into the repository. "
+        "A model whose code, data, spec and frameworks did not change since its last export is skipped.",
+        epilog="Your own model: `python -m tritonkit.export add NAME SOURCE` (see `python -m tritonkit.export add "
+        "--help`) turns an ONNX, TorchScript, torch.export, scikit-learn or Hugging Face model into a served one.",
     )
     parser.add_argument(
         "--model",
@@ -30,6 +34,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"export only this model; repeat for several (choices: {', '.join(sorted(MODELS))})",
     )
     parser.add_argument("--force", action="store_true", help="export even when the model is up to date")
+    parser.add_argument(
+        "--checkpoint", type=Path, metavar="FILE",
+        help="with one --model: export weights trained elsewhere for that model's architecture instead of training "
+        "here (a PyTorch state_dict saved with torch.save, or for diabetes_regressor a scikit-learn pipeline saved "
+        "with joblib: loading a pickle runs its code, so load only files you trust); it goes through the model's "
+        "own parity check and held-out metric",
+    )
     parser.add_argument(
         "--repository", type=Path, help="model repository to write (default: model_repository/ of the project)"
     )
@@ -55,6 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(default: gpu_repository/ of the project)",
     )
     args = parser.parse_args(argv)
+    if args.checkpoint is not None and len(args.model or []) != 1:
+        parser.error("--checkpoint needs exactly one --model NAME: the architecture the weights are for")
     args.repository = args.repository or paths.model_repository()
     args.ensembles = args.ensembles or paths.ensembles()
     args.gpu_repository = args.gpu_repository or paths.gpu_repository()
@@ -62,6 +75,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["add"]:
+        from tritonkit.export.add.command import main as add_main
+
+        return add_main(argv[1:])
     args = parse_args(argv)
     if args.list:
         for spec in MODELS.values():
@@ -70,10 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     names = args.model or list(MODELS)
     if args.tensorrt:
         return export_engines([MODELS[name] for name in names], args.repository, args.gpu_repository)
-    current = fingerprint()
+    if args.checkpoint is not None:
+        return export_checkpoint(MODELS[names[0]], args)
     failed = []
     for position, name in enumerate(names, start=1):
         spec = MODELS[name]
+        current = fingerprint(spec)
         prefix = f"[{position}/{len(names)}] {name}"
         records = None if args.force else up_to_date(spec, args.repository, current, args.ensembles)
         if records is not None:
@@ -87,23 +107,50 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{prefix}: FAILED: {exc}", file=sys.stderr, flush=True)
             failed.append(name)
             continue
-        for record in records:
-            worst = max(record.parity_max_abs_error.values())
-            print(
-                f"{prefix} v{record.version}: {record.format} ok after {record.export_s:.1f} s: parity max |err| "
-                f"{worst:.2g} <= {record.tolerance:g}, held-out {record.metric_name} {record.metric:.4f}, "
-                f"{record.size_bytes / 1024:.1f} KiB",
-                flush=True,
-            )
-    if not sync_generated(args):
+        print_records(prefix, records)
+    if not finish_repository(args):
         failed.append("generated configs")
-    card = args.repository / CARD_NAME
-    write_if_changed(card, render(list(MODELS.values()), args.repository))
-    print(f"model card: {card}")
     if failed:
         print(f"export failed for: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def print_records(prefix: str, records) -> None:
+    for record in records:
+        worst = max(record.parity_max_abs_error.values())
+        print(
+            f"{prefix} v{record.version}: {record.format} ok after {record.export_s:.1f} s: parity max |err| "
+            f"{worst:.2g} <= {record.tolerance:g}, held-out {record.metric_name} {record.metric:.4f}, "
+            f"{record.size_bytes / 1024:.1f} KiB",
+            flush=True,
+        )
+
+
+def finish_repository(args) -> bool:
+    """The generated configs (written or checked) and the model card; False when a generated file drifted."""
+    in_step = sync_generated(args)
+    card = args.repository / CARD_NAME
+    write_if_changed(card, render(args.repository, list(MODELS.values())))
+    print(f"model card: {card}")
+    return in_step
+
+
+def export_checkpoint(spec, args) -> int:
+    """``--model NAME --checkpoint FILE``: the weights through the model's own checks, no training."""
+    from tritonkit.export.builtin.checkpoint import CheckpointError, loader
+
+    prefix = f"[1/1] {spec.name}"
+    try:
+        build_model, sha256 = loader(spec, args.checkpoint)
+        print(f"{prefix}: exporting the checkpoint {args.checkpoint} (sha256 {sha256[:12]}...)", flush=True)
+        records = export_model(spec, args.repository, fingerprint(spec, checkpoint_sha256=sha256), args.ensembles,
+                               build_model=build_model, source_sha256=sha256)
+    except (CheckpointError, ExportError) as exc:
+        print(f"{prefix}: FAILED: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print_records(prefix, records)
+    return 0 if finish_repository(args) else 1
 
 
 def sync_generated(args) -> bool:

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tritonkit.export.config import ServingOptions
-from tritonkit.export.quantize import PLAIN, Int8Scheme
+from tritonkit.export.convert.quantize import PLAIN, Int8Scheme
+from tritonkit.export.repository.config import ServingOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +44,9 @@ class Built:
             raise ValueError("a breakdown needs a breakdown_title: the model card's heading for its table")
 
 
+CHECKPOINT_KINDS = ("", "state_dict", "sklearn")
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """One exported model.
@@ -68,6 +71,11 @@ class ModelSpec:
             such as the tokenizer step that must cut text exactly like this model's training did.
         keeps_pytorch_weights: save the trained module's ``state_dict`` to ``artifacts/pytorch/<name>.pt``
             (beside the repository, never inside it), for the benchmark's PyTorch baseline (bench/).
+        checkpoint: what ``--checkpoint FILE`` takes for this model in place of training (``"state_dict"``: a
+            PyTorch ``state_dict`` of the builder's module; ``"sklearn"``: a fitted scikit-learn estimator saved
+            with joblib); empty when the model has no such path. The builder is then called with
+            ``checkpoint=<the loaded object>``.
+        intended_use, limitations, license: the model card's sections (``CARD.md`` beside the config).
     """
 
     name: str
@@ -85,12 +93,18 @@ class ModelSpec:
     fp16_atol: float = 0.05
     step_assets: tuple[str, ...] = ()
     keeps_pytorch_weights: bool = False
+    checkpoint: str = ""
+    intended_use: str = ""
+    limitations: str = ""
+    license: str = ""
 
     def __post_init__(self):
         if not self.name.replace("_", "").isalnum():
             raise ValueError(f"model name {self.name!r} must be letters, digits and underscores")
         if self.atol <= 0 or (self.int8_atol is not None and self.int8_atol <= 0):
             raise ValueError(f"{self.name}: tolerances must be > 0")
+        if self.checkpoint not in CHECKPOINT_KINDS:
+            raise ValueError(f"{self.name}: checkpoint={self.checkpoint!r} must be one of {CHECKPOINT_KINDS}")
 
     @property
     def versions(self) -> tuple[int, ...]:

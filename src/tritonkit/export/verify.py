@@ -42,7 +42,7 @@ def check_parity(
             row = int(np.unravel_index(np.argmax(difference), difference.shape)[0])
             raise ParityError(
                 f"{model_name}: output {name!r} differs from {source} by {worst:.3g} (max abs, row {row}); "
-                f"the tolerance is {atol:g}. The export is wrong or the tolerance in export/registry.py is too tight"
+                f"the tolerance is {atol:g}. The export is wrong or the tolerance in export/builtin/registry.py is too tight"
             )
         errors[name] = worst
     return errors

@@ -6,7 +6,7 @@ transparency laid on white), find ink against the paper (paper is the median lev
 images are averaged down first so noise and JPEG speckle cancel), cut to the ink's box, scale its longer side to
 32 px and centre it, average 4x4 blocks: ink 1.0, paper 0.0. A blank image is refused, naming the row.
 
-The digit model trains on this very code's output for renders of its training rows (export/vision.py).
+The digit model trains on this very code's output for renders of its training rows (export/builtin/vision.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The recommender's catalog, candidates and top-K (no Triton imports): what ``movie_recommendations`` runs.
 
-``movies.json`` (written by export beside the step, from ``export/recommender.py``) holds every movie with its
+``movies.json`` (written by export beside the step, from ``export/builtin/recommender.py``) holds every movie with its
 features, each known user's rated movies and the cold-start order. A known user gets the top K of every movie they
 have not rated, by the DeepFM's score; an unknown user gets the most liked movies in training, flagged as such, with
 the share of users who liked each as its score.

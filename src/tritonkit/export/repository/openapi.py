@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 
 from tritonkit import catalog
-from tritonkit.export.registry import ENSEMBLES
+from tritonkit.export.builtin.registry import ENSEMBLES
 
 # Called without an ensemble: the tabular models, and the recommender's step (it calls its model itself).
 DIRECT_MODELS = ("diabetes_regressor", "cancer_classifier", catalog.RECOMMENDER_ENDPOINT)

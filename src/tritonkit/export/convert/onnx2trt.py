@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from tritonkit.export import ExportError
-from tritonkit.export.config import graph_inputs, model_config
-from tritonkit.export.graph import tensor_specs
+from tritonkit.export.convert.graph import tensor_specs
+from tritonkit.export.repository.config import graph_inputs, model_config
 
 OPT_BATCH = 8
 MAX_SEQUENCE = 128  # profile range for text models; longer requests need a rebuilt engine
@@ -133,7 +133,7 @@ def export_engine(spec, cpu_repository: Path, gpu_repository: Path) -> dict[str,
     """
     import onnx
 
-    from tritonkit.export.config import to_pbtxt, write_if_changed
+    from tritonkit.export.repository.config import to_pbtxt, write_if_changed
     from tritonkit.export.verify import check_parity, run_onnx
 
     onnx_path = cpu_repository / spec.name / "1" / "model.onnx"

@@ -53,7 +53,7 @@ def served_inputs(files: list[bytes]) -> np.ndarray:
 
 def training_set(split: DigitSplit) -> tuple[np.ndarray, np.ndarray]:
     """The raw training rows, then TRAIN_RENDERS_PER_ROW renders of each as the served step reads them."""
-    from tritonkit.export import renders
+    from tritonkit.export.builtin import renders
 
     files = renders.training_files(split.x_train, TRAIN_RENDERS_PER_ROW, TRAIN_RENDER_SEED)
     images = np.concatenate([split.x_train, served_inputs(files)])

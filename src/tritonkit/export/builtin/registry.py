@@ -1,16 +1,16 @@
 """Everything this repository serves: the exported models, the ensembles' Python steps and the pipelines.
 
-Model names, tensor names and shapes are the public API. The builders live in ``export/builders.py``; the
+Model names, tensor names and shapes are the public API. The builders live in ``export/builtin/builders.py``; the
 steps' code in ``tritonkit/steps/steps.py``. Every ``config.pbtxt`` and ``labels.txt`` is generated from here.
 """
 
 from __future__ import annotations
 
 from tritonkit import catalog
-from tritonkit.export import builders
-from tritonkit.export.config import ServingOptions
-from tritonkit.export.ensembles import EnsembleSpec, Like, Stage, StepSpec, Tensor
-from tritonkit.export.quantize import Int8Scheme
+from tritonkit.export.builtin import builders
+from tritonkit.export.convert.quantize import Int8Scheme
+from tritonkit.export.repository.config import ServingOptions
+from tritonkit.export.repository.ensembles import EnsembleSpec, Like, Stage, StepSpec, Tensor
 from tritonkit.export.spec import ModelSpec
 
 # Two instances: with one, its dynamic batcher thread burns 12-15% of a CPU whenever requests queue behind

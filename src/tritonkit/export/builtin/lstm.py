@@ -19,7 +19,7 @@ import random
 import numpy as np
 
 from tritonkit import catalog
-from tritonkit.export import text
+from tritonkit.export.builtin import text
 
 SEED = 0
 EMBEDDING_SIZE = 64

@@ -16,7 +16,7 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 
-from tritonkit.export.graph import BATCH_AXIS, SEQUENCE_AXIS
+from tritonkit.export.convert.graph import BATCH_AXIS, SEQUENCE_AXIS
 
 
 def convert(

@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from tritonkit.export import ensembles, openapi
-from tritonkit.export.config import LABEL_FILE, model_config, parse_pbtxt, to_pbtxt
-from tritonkit.export.registry import ENSEMBLES, MODELS, STEPS
+from tritonkit.export.builtin.registry import ENSEMBLES, MODELS, STEPS
+from tritonkit.export.repository import ensembles, openapi
+from tritonkit.export.repository.config import LABEL_FILE, model_config, parse_pbtxt, to_pbtxt
 
 CONFIG_FILE = "config.pbtxt"
 VERSION_FOLDER_NOTE = "Ensembles need an (empty) version folder; this file keeps it in git.\n"
-OPENAPI_FILE = "openapi.json"  # beside the repositories: the public HTTP API (export/openapi.py)
+OPENAPI_FILE = "openapi.json"  # beside the repositories: the public HTTP API (export/repository/openapi.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Drift:
 
     def __str__(self) -> str:
         return (f"{self.path}: {self.reason}; the generator is the source: move a hand edit into "
-                "src/tritonkit/export/registry.py, then run `make export` and commit the regenerated file")
+                "src/tritonkit/export/builtin/registry.py, then run `make export` and commit the regenerated file")
 
 
 def generated_files(repository: Path, ensembles_repository: Path) -> dict[Path, str]:

@@ -8,18 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tritonkit.export import (
-    datasets,
-    hf2onnx,
-    lstm,
-    recommender,
-    renders,
-    sklearn2onnx,
-    tabular,
-    text,
-    torch2onnx,
-    vision,
-)
+from tritonkit.export.builtin import datasets, lstm, recommender, renders, tabular, text, vision
+from tritonkit.export.convert import hf2onnx, sklearn2onnx, torch2onnx
 from tritonkit.export.spec import Built
 
 TRACE_TEXTS = ["an example sentence to trace", "and a second, longer one to trace the padding"]

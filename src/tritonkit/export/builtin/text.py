@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from tritonkit import catalog, paths
-from tritonkit.export import ExportError, hf2onnx
+from tritonkit.export import ExportError
+from tritonkit.export.convert import hf2onnx
 
 LABELS = catalog.SENTIMENT_LABELS
+DATA_FOLDERS = ("sentiment",)  # data/sentiment: its files are part of these models' export fingerprint
 MAX_SEQUENCE = catalog.MAX_TOKENS
 EMBEDDING_SIZE = 384
 SEED = 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tritonkit.export import torch2onnx
+from tritonkit.export.convert import torch2onnx
 
 INPUT_NAMES = ("input_ids", "attention_mask")
 

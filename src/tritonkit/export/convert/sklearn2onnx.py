@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tritonkit.export.graph import name_batch_axis
+from tritonkit.export.convert.graph import name_batch_axis
 
 
 def convert(estimator, *, n_features: int, input_name: str, output_name: str, opset: int = 17):
