@@ -5,7 +5,8 @@
     .venv/bin/python scripts/challenge_folds.py --folds 4    # each model sees three quarters: about 24 minutes
 
 The challenge set (data/sentiment/challenge.tsv) is split in two halves (or --folds parts) within each category
-and label, by the SHA-1 of each text. export/builtin/text.py's fine-tuning runs unchanged once a part: on the train split
+and label, by the SHA-1 of each text. export/builtin/text.py's fine-tuning runs unchanged once a part: on the train
+split
 plus the other parts, scored on the part it did not see; each sentence is scored only by the model that never saw
 it. If the challenge set's phrasing is what the train split lacks, seeing the rest of it lifts the held-out part
 a lot; if MiniLM-L6 cannot represent these constructions, it barely moves. More folds show whether more

@@ -4,7 +4,8 @@
     .venv/bin/python scripts/lstm_augment.py --variants 8 --seed 0    # export/builtin/lstm.py as it is (make export)
 
 The teacher is the exported FP32 classifier (model_repository/minilm_sentiment/1, `make export` first), the model
-export/builtin/lstm.py distils from. Each train and unlabelled sentence gets --variants perturbed copies (lstm.perturb: each
+export/builtin/lstm.py distils from. Each train and unlabelled sentence gets --variants perturbed copies
+(lstm.perturb: each
 word dropped with probability --drop, then with probability --ngram only a random span of 1-5 words kept), the
 teacher's probabilities their targets, as for the unlabelled lines. export/builtin/lstm.py's training runs with these
 settings. Prints and appends to --out one JSON line: the validation and test-split accuracy, the challenge scores

@@ -99,8 +99,8 @@ class ModelSpec:
     license: str = ""
 
     def __post_init__(self):
-        if not self.name.replace("_", "").isalnum():
-            raise ValueError(f"model name {self.name!r} must be letters, digits and underscores")
+        if not self.name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"model name {self.name!r} must be letters, digits, underscores and hyphens")
         if self.atol <= 0 or (self.int8_atol is not None and self.int8_atol <= 0):
             raise ValueError(f"{self.name}: tolerances must be > 0")
         if self.checkpoint not in CHECKPOINT_KINDS:

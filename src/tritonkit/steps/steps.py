@@ -80,27 +80,36 @@ class BatchStep:
 
 
 class TokenizerStep(BatchStep):
-    """TEXT BYTES [1] -> input_ids, attention_mask INT64 [bucket] with the tokenizer.json beside this model.
+    """TEXT BYTES [1] -> input_ids, attention_mask (and token_type_ids, when the config declares that output)
+    INT64 [bucket] with the tokenizer.json beside this model.
 
-    Parameters: ``max_tokens`` (truncation, default ``catalog.MAX_TOKENS``). Each request is padded to the smallest
-    length bucket of ``catalog.LENGTH_BUCKETS`` that holds its longest row, so the model step batches similar short
-    texts; a longer request keeps its own length.
+    Parameters: ``max_tokens`` (truncation, default ``catalog.MAX_TOKENS``), ``pad_id`` (default 0), ``allow_empty``
+    (``true``: an empty text is tokenized, not refused). Each request is padded to the smallest length bucket of
+    ``catalog.LENGTH_BUCKETS`` that holds its longest row, so the model step batches similar short texts; a longer
+    request keeps its own length.
     """
 
     def setup(self):
         max_tokens = int(self.parameters.get("max_tokens", catalog.MAX_TOKENS))
         self.buckets = tuple(bucket for bucket in texts.LENGTH_BUCKETS if bucket <= max_tokens)
         self.tokenizer = texts.load_tokenizer(self.version_dir / "tokenizer.json", max_tokens)
+        self.pad_id = int(self.parameters.get("pad_id", 0))
+        self.allow_empty = self.parameters.get("allow_empty", "false") == "true"
+        self.type_ids = any(output["name"] == "token_type_ids" for output in self.config["output"])
 
     def read(self, request):
-        return [texts.decode_text(raw, row) for row, raw in enumerate(self.rows(request, "TEXT").reshape(-1))]
+        return [texts.decode_text(raw, row, allow_empty=self.allow_empty)
+                for row, raw in enumerate(self.rows(request, "TEXT").reshape(-1))]
 
     def process(self, items):
         flat = [text for item in items for text in item]
-        ids = [encoding.ids for encoding in self.tokenizer.encode_batch(flat)]
+        encodings = self.tokenizer.encode_batch(flat)
         results, start = [], 0
         for item in items:
-            results.append(texts.pad_to_bucket(ids[start : start + len(item)], self.buckets))
+            chunk = encodings[start : start + len(item)]
+            results.append(texts.pad_to_bucket([encoding.ids for encoding in chunk], self.buckets, pad_id=self.pad_id,
+                                               type_ids=[encoding.type_ids for encoding in chunk]
+                                               if self.type_ids else None))
             start += len(item)
         return results
 

@@ -11,8 +11,11 @@ MAX_TEXT_BYTES = 16_384  # a few pages; longer texts are truncated anyway, so re
 LENGTH_BUCKETS = catalog.LENGTH_BUCKETS  # pad each request to the smallest that fits (see catalog.py for why)
 
 
-def decode_text(raw, row: int, max_bytes: int = MAX_TEXT_BYTES) -> str:
-    """UTF-8 bytes of one TEXT row -> str, or RequestError naming the row, the problem and the fix."""
+def decode_text(raw, row: int, max_bytes: int = MAX_TEXT_BYTES, *, allow_empty: bool = False) -> str:
+    """UTF-8 bytes of one TEXT row -> str, or RequestError naming the row, the problem and the fix.
+
+    ``allow_empty``: an empty or blank text is answered (a user's classifier, whose contract says so) rather than
+    refused with a 400 (the built-in endpoints)."""
     if not isinstance(raw, (bytes, bytearray)):
         raise RequestError(f"TEXT row {row} is {type(raw).__name__}, not bytes; send TEXT as BYTES (UTF-8)")
     if len(raw) > max_bytes:
@@ -22,7 +25,7 @@ def decode_text(raw, row: int, max_bytes: int = MAX_TEXT_BYTES) -> str:
     except UnicodeDecodeError as exc:
         raise RequestError(f"TEXT row {row} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
                            "encode it as UTF-8") from None
-    if not text.strip():
+    if not text.strip() and not allow_empty:
         raise RequestError(f"TEXT row {row} is empty; send at least one non-space character")
     return text
 
@@ -35,15 +38,22 @@ def bucket_length(length: int, buckets: tuple[int, ...] = LENGTH_BUCKETS) -> int
     return length
 
 
-def pad_to_bucket(rows: list[list[int]], buckets: tuple[int, ...] = LENGTH_BUCKETS) -> dict[str, np.ndarray]:
-    """Token id rows -> input_ids and attention_mask [rows, bucket], padded with 0 on the right."""
+def pad_to_bucket(rows: list[list[int]], buckets: tuple[int, ...] = LENGTH_BUCKETS, *, pad_id: int = 0,
+                  type_ids: list[list[int]] | None = None) -> dict[str, np.ndarray]:
+    """Token id rows -> input_ids and attention_mask [rows, bucket] padded on the right with ``pad_id`` (and 0),
+    plus token_type_ids (padded with 0) when ``type_ids`` are given."""
     width = bucket_length(max(len(ids) for ids in rows), buckets)
-    input_ids = np.zeros((len(rows), width), dtype=np.int64)
+    input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
     attention_mask = np.zeros((len(rows), width), dtype=np.int64)
     for index, ids in enumerate(rows):
         input_ids[index, : len(ids)] = ids[:width]
         attention_mask[index, : len(ids)] = 1
-    return {"input_ids": input_ids, "attention_mask": attention_mask}
+    tensors = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if type_ids is not None:
+        tensors["token_type_ids"] = np.zeros((len(rows), width), dtype=np.int64)
+        for index, types in enumerate(type_ids):
+            tensors["token_type_ids"][index, : len(types)] = types[:width]
+    return tensors
 
 
 def load_tokenizer(path, max_tokens: int):

@@ -1,7 +1,9 @@
 """Builders: train each source model (seeded), convert it, and say how to check the conversion.
 
 Each returns a ``Built``: the FP32 ONNX graph, held-out inputs, the source framework's outputs on them
-and the held-out metric. ``export/pipeline.py`` does the checking and writing.
+and the held-out metric. ``export/pipeline.py`` does the checking and writing. A builder whose spec takes a
+checkpoint (``ModelSpec.checkpoint``) skips training when given ``checkpoint=``: the weights (a ``state_dict``) or
+the fitted estimator, read and checked by ``builtin/checkpoint.py``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from tritonkit.export.builtin import datasets, lstm, recommender, renders, tabular, text, vision
+from tritonkit.export.builtin.checkpoint import check_features, load_state
 from tritonkit.export.convert import hf2onnx, sklearn2onnx, torch2onnx
 from tritonkit.export.spec import Built
 
@@ -20,9 +23,11 @@ CALIBRATION_TEXTS = 200  # training sentences INT8's SmoothQuant measures activa
 CALIBRATION_BATCH = 8  # and in padded batches of this size: the held-out min cosine in batches rose 0.9929 -> 0.9953
 
 
-def diabetes() -> Built:
+def diabetes(checkpoint=None) -> Built:
     split = datasets.diabetes()
-    pipeline = tabular.train_diabetes_pipeline(split)
+    if checkpoint is not None:
+        check_features(checkpoint, split.x_train.shape[1], "diabetes_regressor")
+    pipeline = checkpoint if checkpoint is not None else tabular.train_diabetes_pipeline(split)
     onnx_model = sklearn2onnx.convert(
         pipeline, n_features=split.x_train.shape[1], input_name="FEATURES", output_name="PREDICTION"
     )
@@ -34,9 +39,14 @@ def diabetes() -> Built:
     )
 
 
-def cancer() -> Built:
+def cancer(checkpoint=None) -> Built:
     split = datasets.breast_cancer()
-    module = tabular.train_cancer_classifier(split)
+    if checkpoint is None:
+        module = tabular.train_cancer_classifier(split)
+    else:  # the standardization buffers come from the checkpoint too
+        features = split.x_train.shape[1]
+        module = load_state(tabular.cancer_module(np.zeros(features), np.ones(features)), checkpoint,
+                            "cancer_classifier")
     return Built(
         onnx_model=_torch_to_onnx(module, {"FEATURES": split.x_test[:2]}, ["PROBABILITY"]),
         holdout={"FEATURES": split.x_test},
@@ -72,12 +82,17 @@ def minilm_encoder() -> Built:
     )
 
 
-def minilm_sentiment() -> Built:
+def minilm_sentiment(checkpoint=None) -> Built:
     """Held out: the test split, then the challenge set (metric on the test split, breakdown on both)."""
     data = text.sentiment_data()
-    classifier, curve = text.fine_tune()
+    if checkpoint is None:
+        classifier, curve = text.fine_tune()
+        best = max(curve, key=lambda epoch: (epoch.validation_accuracy, -epoch.validation_loss))
+        details = {"epochs run": len(curve), "best epoch (validation)": best.number,
+                   **{f"validation accuracy after epoch {epoch.number}": epoch.validation_accuracy for epoch in curve}}
+    else:
+        classifier, details = load_state(text.untrained_classifier(), checkpoint, "minilm_sentiment"), {}
     texts = data.test.texts + data.challenge.texts
-    best = max(curve, key=lambda epoch: (epoch.validation_accuracy, -epoch.validation_loss))
     return Built(
         onnx_model=_text_to_onnx(classifier, ["logits"]),
         holdout=text.tokenize(texts),
@@ -86,16 +101,20 @@ def minilm_sentiment() -> Built:
         assets=_minilm_assets(),
         pytorch_module=classifier,
         calibration=_calibration(),
-        details={"epochs run": len(curve), "best epoch (validation)": best.number,
-                 **{f"validation accuracy after epoch {epoch.number}": epoch.validation_accuracy for epoch in curve}},
+        details=details,
         breakdown=lambda outputs: text.scores(outputs["logits"], data),
         breakdown_title=text.SCORES_TITLE,
     )
 
 
-def lstm_sentiment() -> Built:
+def lstm_sentiment(checkpoint=None) -> Built:
     data = text.sentiment_data()
-    model, vocabulary, tokenizer = lstm.train_lstm()
+    if checkpoint is None:
+        model, vocabulary, tokenizer = lstm.train_lstm()
+    else:  # the vocabulary comes from the data, as in training: a checkpoint must share it (its embedding's shape)
+        vocabulary, tokenizer = lstm.vocabulary_and_tokenizer()
+        model = load_state(lstm.lstm_module(lstm.initial_embeddings(vocabulary)), checkpoint,
+                           "lstm_sentiment_classifier")
     examples = lstm.encode(tokenizer, TRACE_TEXTS)
     texts = data.test.texts + data.challenge.texts
     return Built(
@@ -112,11 +131,12 @@ def lstm_sentiment() -> Built:
     )
 
 
-def digit_resnet() -> Built:
+def digit_resnet(checkpoint=None) -> Built:
     """The metric is on the raw held-out rows; the breakdown on the render suite, every held-out row drawn once
     per condition and read by the served step's code, so both come from each exported graph's own outputs."""
     split = vision.digits()
-    module = vision.train_digit_resnet(split)
+    module = vision.train_digit_resnet(split) if checkpoint is None else \
+        load_state(vision.digit_resnet(), checkpoint, "digit_resnet")
     suite = [vision.served_inputs(renders.suite_files(split.x_test, condition)) for condition in renders.SUITE]
     inputs = np.concatenate([split.x_test, *suite])
     rows = len(split.x_test)
@@ -141,11 +161,15 @@ def digit_resnet() -> Built:
     )
 
 
-def movie_deepfm() -> Built:
+def movie_deepfm(checkpoint=None) -> Built:
     """Parity and AUC on the held-out ratings plus unrated negatives; the ranking figures (HR@10, NDCG@10 of every
     movie a user has not rated, against popularity) come from the PyTorch model, which the graph matches to 1e-5."""
     data = recommender.movielens()
-    module = recommender.train_deepfm(data)
+    if checkpoint is None:
+        module = recommender.train_deepfm(data)
+    else:
+        module = load_state(recommender.deepfm_module(len(data.user_ids), len(data.movie_ids), len(data.genre_names)),
+                            checkpoint, "movie_deepfm")
     rows = recommender.auc_rows(data)
     holdout = data.features(rows[:, 0], rows[:, 1])
     ranked = recommender.ranking_metrics(data, lambda user: recommender.score_all(module, data, user))

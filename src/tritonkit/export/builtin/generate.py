@@ -1,5 +1,5 @@
-"""Every generated file (each ``config.pbtxt`` and ``labels.txt``, an ensemble's version-folder note, and
-``openapi.json``) from ``registry.py``.
+"""Every generated file (each ``config.pbtxt`` and ``labels.txt``, each model's ``CARD.md``, an ensemble's
+version-folder note, and ``openapi.json``) from ``registry.py``.
 
 ``python -m tritonkit.export`` writes them on every run (a hand edit is undone and shows in ``git diff``);
 with ``--check-configs`` (CI) it writes nothing and fails on any difference instead. A model's config comes
@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 
 from tritonkit.export.builtin.registry import ENSEMBLES, MODELS, STEPS
-from tritonkit.export.repository import ensembles, openapi
+from tritonkit.export.repository import card, ensembles, openapi
 from tritonkit.export.repository.config import LABEL_FILE, model_config, parse_pbtxt, to_pbtxt
 
 CONFIG_FILE = "config.pbtxt"
@@ -48,6 +48,7 @@ def generated_files(repository: Path, ensembles_repository: Path) -> dict[Path, 
                 files[folder / LABEL_FILE] = ensembles.labels_text(spec.labels)
         elif (folder / CONFIG_FILE).is_file():
             configs[spec.name] = parse_pbtxt((folder / CONFIG_FILE).read_text())
+        files[folder / card.MODEL_CARD_NAME] = builtin_card(spec)
     steps = ensembles.step_configs(tuple(STEPS.values()), tuple(ENSEMBLES.values()), configs)
     for step in STEPS.values():
         files[ensembles_repository / step.name / CONFIG_FILE] = _text(step.summary, steps[step.name])
@@ -60,6 +61,26 @@ def generated_files(repository: Path, ensembles_repository: Path) -> dict[Path, 
         files[ensembles_repository / spec.name / "1" / "README"] = VERSION_FOLDER_NOTE
     files[ensembles_repository.parent / OPENAPI_FILE] = openapi.text(wired)
     return files
+
+
+CHECKPOINT_FILES = {"state_dict": "a PyTorch state_dict saved with torch.save",
+                    "sklearn": "a fitted scikit-learn pipeline saved with joblib"}
+
+
+def builtin_card(spec) -> str:
+    """A built-in model's ``CARD.md``: its spec's facts and sections (its figures are in ``MODELS.md``)."""
+    served_by = [name for name, pipeline in ENSEMBLES.items()
+                 if spec.name in {stage.model for stage in pipeline.stages}]
+    served_by += [step.name for step in STEPS.values() if dict(step.parameters).get("scorer") == spec.name]
+    versions = "1 (ONNX FP32)" + (f", 2 ({spec.int8_scheme.describe()})" if len(spec.versions) > 1 else "")
+    facts = [("Triton model", f"`{spec.name}`"), ("source", spec.source), ("versions", versions),
+             ("public endpoints", ", ".join(f"`{name}`" for name in served_by) or f"`{spec.name}` itself"),
+             ("figures", f"[{card.CARD_NAME}](../{card.CARD_NAME}) (parity, held-out metric, size, export time)"),
+             ("retrain or bring weights", f"`python -m tritonkit.export --model {spec.name}`"
+              + (f" (`--checkpoint FILE`: {CHECKPOINT_FILES[spec.checkpoint]})" if spec.checkpoint else ""))]
+    sections = {"Intended use": spec.intended_use, "Limitations": spec.limitations, "License": spec.license}
+    return card.model_card(spec.name, spec.description + ".", facts, sections,
+                           "Add it to the model's spec in src/tritonkit/export/builtin/registry.py.")
 
 
 def sync(files: dict[Path, str], *, check: bool) -> tuple[list[Path], list[Drift]]:

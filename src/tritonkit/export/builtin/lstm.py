@@ -20,6 +20,7 @@ import numpy as np
 
 from tritonkit import catalog
 from tritonkit.export.builtin import text
+from tritonkit.export.progress import Progress
 
 SEED = 0
 EMBEDDING_SIZE = 64
@@ -132,18 +133,25 @@ def lstm_module(embeddings: np.ndarray):
     return LstmClassifier()
 
 
+def vocabulary_and_tokenizer():
+    """The LSTM's word pieces, built from the training and unlabelled sentences, and their tokenizer."""
+    data = text.sentiment_data()
+    vocabulary = build_vocabulary(data.train_texts + data.unlabelled)
+    return vocabulary, wordpiece_tokenizer(vocabulary)
+
+
 @functools.lru_cache(maxsize=1)
 def train_lstm():
     """Returns (model in eval mode, vocabulary, tokenizer), trained by distillation from the MiniLM classifier."""
     import torch
 
     data = text.sentiment_data()
-    vocabulary = build_vocabulary(data.train_texts + data.unlabelled)
-    tokenizer = wordpiece_tokenizer(vocabulary)
+    vocabulary, tokenizer = vocabulary_and_tokenizer()
     teacher = text.sentiment_classifier()
     transfer = data.unlabelled + transfer_set(data.train_texts + data.unlabelled, TRANSFER_VARIANTS, SEED,
                                               drop=WORD_DROP, span_share=SPAN_SHARE)
-    soft = torch.softmax(torch.from_numpy(text.run_model(teacher, transfer)), dim=1)
+    soft = torch.softmax(torch.from_numpy(text.run_model(teacher, transfer, label=f"MiniLM teacher labelling "
+                                                         f"{len(transfer)} transfer sentences")), dim=1)
     hard = torch.nn.functional.one_hot(torch.from_numpy(data.train_labels), len(text.LABELS)).float()
     taught = torch.softmax(torch.from_numpy(text.run_model(teacher, data.train_texts)), dim=1)
     texts = data.train_texts + transfer
@@ -154,6 +162,9 @@ def train_lstm():
     model = lstm_module(initial_embeddings(vocabulary))
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     best: tuple[float, int, dict] | None = None  # validation accuracy, epoch, weights
+    batches = -(-len(texts) // BATCH_SIZE)
+    progress = Progress(f"training the LSTM on {len(texts)} sentences (at most {EPOCHS} epochs of {batches} "
+                        "batches, early stopping)", EPOCHS * batches, "batches")
     for number in range(1, EPOCHS + 1):
         model.train()
         order = torch.randperm(len(texts), generator=generator).tolist()
@@ -165,11 +176,14 @@ def train_lstm():
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            progress.advance()
         model.eval()
         score = text.accuracy(run_lstm(model, tokenizer, data.validation.texts), data.validation.labels)
+        progress.advance(0, note=f"epoch {number}: validation accuracy {score:.4f}")
         if best is None or score > best[0]:
             best = (score, number, copy.deepcopy(model.state_dict()))
         elif number - best[1] >= PATIENCE:
+            progress.finish(note=f"no better validation accuracy for {PATIENCE} epochs; epoch {best[1]} kept")
             break
     assert best is not None
     model.load_state_dict(best[2])

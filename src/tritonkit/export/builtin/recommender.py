@@ -29,6 +29,7 @@ import math
 import numpy as np
 
 from tritonkit import catalog
+from tritonkit.export.progress import Progress
 
 SEED = 0
 HELD_OUT_PER_USER = 10  # of each user's ratings (the fewest a user has is 20)
@@ -163,7 +164,7 @@ def _contains(sorted_array: np.ndarray, value: int) -> bool:
     return bool(index < len(sorted_array) and sorted_array[index] == value)
 
 
-def train_deepfm(data: MovieLens, progress=None):
+def train_deepfm(data: MovieLens):
     """Trains on the training ratings (negatives redrawn each epoch); returns the module in eval mode."""
     import torch
 
@@ -174,7 +175,8 @@ def train_deepfm(data: MovieLens, progress=None):
     loss_fn = torch.nn.BCEWithLogitsLoss()
     rated = data.rated(data.train)
     model.train()
-    for epoch in range(EPOCHS):
+    progress = Progress(f"training DeepFM on {len(data.train)} ratings", EPOCHS, "epochs")
+    for _ in range(EPOCHS):
         rows = _with_negatives(data, data.train, rated, rng)
         rows = rows[rng.permutation(len(rows))]
         total = 0.0
@@ -186,8 +188,7 @@ def train_deepfm(data: MovieLens, progress=None):
             loss.backward()
             optimizer.step()
             total += loss.item() * len(batch)
-        if progress:
-            progress(f"epoch {epoch + 1}/{EPOCHS}: loss {total / len(rows):.4f}")
+        progress.advance(note=f"loss {total / len(rows):.4f}")
     return model.eval()
 
 

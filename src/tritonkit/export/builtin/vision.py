@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from tritonkit import catalog
+from tritonkit.export.progress import Progress, step
 
 SEED = 0
 TRAIN_IMAGES = catalog.DIGITS_TRAIN_IMAGES
@@ -55,8 +56,9 @@ def training_set(split: DigitSplit) -> tuple[np.ndarray, np.ndarray]:
     """The raw training rows, then TRAIN_RENDERS_PER_ROW renders of each as the served step reads them."""
     from tritonkit.export.builtin import renders
 
-    files = renders.training_files(split.x_train, TRAIN_RENDERS_PER_ROW, TRAIN_RENDER_SEED)
-    images = np.concatenate([split.x_train, served_inputs(files)])
+    with step(f"rendering {TRAIN_RENDERS_PER_ROW} training images per row and reading them as served"):
+        files = renders.training_files(split.x_train, TRAIN_RENDERS_PER_ROW, TRAIN_RENDER_SEED)
+        images = np.concatenate([split.x_train, served_inputs(files)])
     labels = np.concatenate([split.y_train, np.repeat(split.y_train, TRAIN_RENDERS_PER_ROW)])
     return images.astype(np.float32), labels
 
@@ -121,6 +123,7 @@ def train_digit_resnet(split: DigitSplit | None = None):
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, EPOCHS)
     images, labels = torch.from_numpy(x_train), torch.from_numpy(y_train)
     model.train()
+    progress = Progress(f"training the digit ResNet on {len(images)} images", EPOCHS, "epochs")
     for _ in range(EPOCHS):
         order = torch.randperm(len(images), generator=generator)
         for start in range(0, len(images), BATCH_SIZE):
@@ -130,4 +133,5 @@ def train_digit_resnet(split: DigitSplit | None = None):
             torch.nn.functional.cross_entropy(logits, labels[batch]).backward()
             optimizer.step()
         schedule.step()
+        progress.advance()
     return model.eval()

@@ -62,3 +62,28 @@ def convert(module, examples: dict[str, np.ndarray], output_names: list[str], ma
         module, tensors, input_names=list(INPUT_NAMES), output_names=output_names, max_sequence=max_sequence,
         torchscript=True,
     )
+
+
+def logits_module(classifier, input_names: tuple[str, ...]):
+    """Wraps a transformers ``*ForSequenceClassification`` model: its inputs, positionally in ``input_names`` order
+    (``input_ids``, ``attention_mask`` and, for BERT, ``token_type_ids``) -> logits ``[batch, labels]``."""
+    import torch
+
+    class Logits(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.classifier = classifier
+
+        def forward(self, *tensors):
+            return self.classifier(**dict(zip(input_names, tensors, strict=True))).logits
+
+    return Logits().eval()
+
+
+def convert_classifier(module, examples: dict[str, np.ndarray], max_sequence: int):
+    """Exports a ``logits_module`` with dynamic ``batch`` and ``sequence`` axes (TorchScript, as the encoders)."""
+    import torch
+
+    tensors = tuple(torch.from_numpy(array) for array in examples.values())
+    return torch2onnx.convert(module, tensors, input_names=list(examples), output_names=["logits"],
+                              max_sequence=max_sequence, torchscript=True)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tritonkit.export.progress import Progress
+
 SMOOTH_SCALE_RANGE = (1e-2, 1e2)  # bounds of a smoothing factor: a dead channel must not blow up its weights
 
 
@@ -132,10 +134,12 @@ def activation_maxima(graph, feeds: list[dict[str, np.ndarray]]) -> dict[str, np
                               for name in inputs)
     session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
     maxima: dict[str, np.ndarray] = {}
+    progress = Progress(f"INT8 calibration: activations of {len(inputs)} dense-layer inputs", len(feeds), "feeds")
     for feed in feeds:
         for name, value in zip(inputs, session.run(inputs, feed), strict=True):
             channel_max = np.abs(value).reshape(-1, value.shape[-1]).max(axis=0)
             maxima[name] = np.maximum(maxima.get(name, channel_max), channel_max)
+        progress.advance()
     return maxima
 
 

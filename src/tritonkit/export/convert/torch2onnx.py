@@ -72,8 +72,7 @@ def _fix_output_dims(model, module, example_inputs) -> None:
     import torch
 
     with torch.no_grad():
-        results = module(*example_inputs)
-    results = results if isinstance(results, (tuple, list)) else (results,)
+        results = flat_outputs(module(*example_inputs))[1]
     for output, result in zip(model.graph.output, results, strict=True):
         for dim, size in list(zip(output.type.tensor_type.shape.dim, result.shape, strict=True))[1:]:
             dim.dim_value = int(size)  # replaces a dim_param; the batch axis (0) stays dynamic
@@ -101,3 +100,67 @@ def _quiet():
             yield
     finally:
         registration.setLevel(level)
+
+
+def convert_torchscript(module, example_inputs: Sequence, *, input_names: Sequence[str],
+                        output_names: Sequence[str], opset: int = 17):
+    """A TorchScript module (``torch.jit.load``) -> ONNX with a dynamic ``batch`` axis on every input and output.
+
+    The TorchScript exporter reads scripted and traced modules alike; its newest opset is 17.
+    """
+    import onnx
+    import torch
+
+    with tempfile.TemporaryDirectory() as tmp, _quiet():
+        path = os.path.join(tmp, "model.onnx")
+        axes = {name: {0: BATCH_AXIS} for name in [*input_names, *output_names]}
+        torch.onnx.export(module, tuple(example_inputs), path, input_names=list(input_names),
+                          output_names=list(output_names), dynamic_axes=axes, opset_version=min(opset, 17),
+                          dynamo=False, external_data=False)
+        exported = onnx.load(path)
+    _fix_output_dims(exported, module, example_inputs)
+    return exported
+
+
+def convert_program(program, example_inputs: Sequence, *, input_names: Sequence[str], output_names: Sequence[str],
+                    opset: int = 18):
+    """A ``torch.export`` program -> (ONNX, batched).
+
+    The program is exported again with a dynamic batch axis on every input (``batched`` True); a program whose code
+    fixes the batch size (it reshapes with a literal batch, say) keeps the shapes it was exported with and is
+    served unbatched (``batched`` False).
+    """
+    import onnx
+    import torch
+
+    module = program.module()
+    with tempfile.TemporaryDirectory() as tmp, _quiet():
+        path = os.path.join(tmp, "model.onnx")
+        names = {"input_names": list(input_names), "output_names": list(output_names), "external_data": False}
+        try:
+            dims = tuple({0: torch.export.Dim(BATCH_AXIS, min=1)} for _ in example_inputs)
+            torch.onnx.export(module, tuple(example_inputs), path, dynamic_shapes=dims, opset_version=opset,
+                              dynamo=True, **names)
+            batched = True
+        except Exception:  # the batch axis is specialized in the program: export it as it is
+            torch.onnx.export(program, (), path, opset_version=opset, dynamo=True, **names)
+            batched = False
+        return onnx.load(path), batched
+
+
+def flat_outputs(result) -> tuple[list[str], list]:
+    """A module's result as (default names, tensors): one tensor ``output``; a tuple ``output_0``...; a dict by key.
+
+    Raises:
+        TypeError: a result that is not tensors, a flat tuple or list of them, or a dict of them.
+    """
+    import torch
+
+    if isinstance(result, torch.Tensor):
+        return ["output"], [result]
+    if isinstance(result, dict) and all(isinstance(value, torch.Tensor) for value in result.values()):
+        return [str(key) for key in result], list(result.values())
+    if isinstance(result, (tuple, list)) and result and all(isinstance(value, torch.Tensor) for value in result):
+        return [f"output_{index}" for index in range(len(result))], list(result)
+    raise TypeError(f"the model returns {type(result).__name__}; return a tensor, a tuple of tensors or a dict of "
+                    "tensors (nested results cannot become named Triton outputs)")

@@ -1,4 +1,4 @@
-"""``python -m tritonkit.export.repository.lint``: check every config.pbtxt against its ONNX graph and every ensemble's wiring.
+"""``python -m tritonkit.export.repository.lint``: every config.pbtxt against its ONNX graph, every ensemble's wiring.
 
 Each problem names the file, the field and the fix. Checks:
   - the config parses with Triton's ``ModelConfig`` protobuf and its ``name`` is its folder's name;
@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 from tritonkit import paths
-from tritonkit.export.convert.graph import TRITON_DTYPES
-from tritonkit.export.repository.config import graph_inputs, parse_pbtxt
+from tritonkit.export.convert.graph import TRITON_DTYPES, graph_inputs
+from tritonkit.export.repository.config import parse_pbtxt
 
 ONNX_BACKENDS = {"onnxruntime"}
 ONNX_PLATFORMS = {"onnxruntime_onnx"}
@@ -90,8 +90,8 @@ def check_scorer(model: Model, models: dict[str, Model]) -> list[Problem]:
     name = parameters["scorer"].string_value
     scorer = models.get(name)
     if scorer is None:
-        return [Problem(model.path, "parameters scorer", f"names {name!r}, which no repository holds; fix the name in "
-                                                          "src/tritonkit/export/builtin/registry.py or export the model")]
+        return [Problem(model.path, "parameters scorer", f"names {name!r}, which no repository holds; fix the name "
+                                                          "in src/tritonkit/export/builtin/registry.py or export it")]
     problems = []
     batch = parameters["scorer_batch"].string_value if "scorer_batch" in parameters else ""
     if not batch.isdigit() or not 1 <= int(batch) <= scorer.config.max_batch_size:
