@@ -16,6 +16,7 @@ BENCH_ARGS ?=
 EXPORT_ARGS ?=
 SOAK_ARGS ?=
 REPLICAS ?= 2
+USER_REPOSITORY ?=
 export TRITON_IMAGE HTTP_PORT GRPC_PORT METRICS_PORT IMAGE_BASE CONTAINER_ENGINE
 
 STAMP := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
@@ -44,8 +45,8 @@ lint-repo: export ## check every config.pbtxt against its ONNX graph and every e
 k8s-validate: setup ## render every Kubernetes overlay offline and validate each object (kubectl, kubernetes-validate)
 	$(PY) -m tritonkit.deploy.validate
 
-serve: export ## run the embedded tritonserver in the foreground (Ctrl-C stops it)
-	$(PY) -m tritonkit.server
+serve: export ## run the embedded tritonserver in the foreground (Ctrl-C stops it); USER_REPOSITORY=DIR serves your own models (`export add --repository DIR`) beside the project's
+	$(PY) -m tritonkit.server $(if $(USER_REPOSITORY),--model-repository model_repository --model-repository ensembles --model-repository $(USER_REPOSITORY))
 
 image: export ## build the image: Triton, the exported repositories, the launcher as entrypoint, non-root (docker, else podman; IMAGE_BASE=ngc|local)
 	$(PY) -m tritonkit.server --container --build-only

@@ -92,10 +92,17 @@ RUNTIME_ENV = "TRITONKIT_RUNTIME"
 def runtime() -> Path:
     """``.triton/``: what the embedded server lays out at start (backend directory; git-ignored).
 
-    ``$TRITONKIT_RUNTIME`` moves it, for a read-only project folder (a container image: a tmpfs there).
+    ``$TRITONKIT_RUNTIME`` moves it, for a read-only project folder (a container image: a tmpfs there). Outside a
+    project (an installed wheel serving the user's own repository) it is ``$XDG_CACHE_HOME/tritonkit``
+    (``~/.cache/tritonkit``).
     """
     override = os.environ.get(RUNTIME_ENV)
-    return Path(override) if override else root() / ".triton"
+    if override:
+        return Path(override)
+    try:
+        return root() / ".triton"
+    except ProjectNotFound:
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tritonkit"
 
 
 def gpu_repository() -> Path:

@@ -4,12 +4,13 @@ import onnx
 import pytest
 
 from tritonkit.export.builtin.registry import MODELS
-from tritonkit.export.pipeline import export_model, fingerprint, up_to_date
+from tritonkit.export.fingerprint import fingerprint
+from tritonkit.export.pipeline import export_model, up_to_date
 
 
 def test_diabetes_export_is_verified_and_skipped_when_up_to_date(tmp_path):
     spec = MODELS["diabetes_regressor"]
-    current = fingerprint()
+    current = fingerprint(spec)
     (record,) = export_model(spec, tmp_path, current)
     assert record.parity_max_abs_error["PREDICTION"] <= 1e-4
     assert record.metric >= 0.60  # held-out R²
@@ -20,6 +21,6 @@ def test_diabetes_export_is_verified_and_skipped_when_up_to_date(tmp_path):
 
 @pytest.mark.slow
 def test_cancer_export_reaches_accuracy_with_parity(tmp_path):
-    (record,) = export_model(MODELS["cancer_classifier"], tmp_path, fingerprint())
+    (record,) = export_model(MODELS["cancer_classifier"], tmp_path, fingerprint(MODELS["cancer_classifier"]))
     assert record.parity_max_abs_error["PROBABILITY"] <= 1e-5
     assert record.metric >= 0.95  # held-out accuracy on the last 100 rows

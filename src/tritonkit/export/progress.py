@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-EVERY_S = 5.0  # a line at least this far apart: readable in CI logs, alive to someone watching
+EVERY_S = 10.0  # a line at least this far apart: readable in CI logs, alive to someone watching
 QUIET_S = 2.0  # steps shorter than this get no "done" line
 
 

@@ -109,8 +109,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "1e-4; 1e-3 for Hugging Face logits]")
     parser.add_argument("--int8", action="store_true",
                         help="also write a dynamic-quantized INT8 version (the next version number), refused when "
-                        f"its answers stray from FP32's (top class agrees on < {int8.MIN_LABEL_AGREEMENT:.0%} of "
-                        f"rows, cosine < {int8.MIN_COSINE}, or error > {int8.MAX_RELATIVE_ERROR:.0%} of the range)")
+                        f"its answers stray from FP32's (top class agrees on < {int8.MIN_LABEL_AGREEMENT * 100:g}%% "
+                        f"of rows, cosine < {int8.MIN_COSINE}, or error > {int8.MAX_RELATIVE_ERROR * 100:g}%% of the "
+                        "range)")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing model of that NAME (or, with --version, that version)")
     parser.add_argument("--card", type=Path, metavar="FILE.md",
@@ -345,7 +346,7 @@ def _with_int8(spec: ModelSpec, checked: Checked, version: int, source_sha256: s
     payload = graph.SerializeToString()
     record = dataclasses.replace(
         fp32, version=version + 1, format="ONNX INT8 (dynamic, per-channel, 7-bit weights)", size_bytes=len(payload),
-        parity_max_abs_error=errors, tolerance=float("inf"), export_s=round(time.perf_counter() - start, 2),
+        parity_max_abs_error=errors, tolerance=0.0, export_s=round(time.perf_counter() - start, 2),  # judged by agreement
         agreement=figures, source_sha256=source_sha256)
     print(f"  {label}: agreement with FP32 on {int(fp32.metric)} rows: {shown}", flush=True)
     return dataclasses.replace(checked, records=[*checked.records, record],
@@ -402,8 +403,11 @@ def _card(request: Request, kind: str, records: list[ExportRecord], loaded: Load
     if loaded.text is not None:
         tensors = "`TEXT` (BYTES, one UTF-8 text a row) -> `LABEL` (one of " + \
             ", ".join(f"`{label}`" for label in loaded.text.labels) + "), `PROBABILITIES` (softmax)"
+    served = ", ".join(map(str, versions))
+    if loaded.text is not None:
+        served += f" (the endpoint `{request.name}` runs the latest, {max(versions)}, of `{request.name}_model`)"
     facts = [("source", f"{kind}: `{request.source.name}`"), ("source SHA-256", f"`{source_sha256}`"),
-             ("tensors", tensors), ("versions served", ", ".join(map(str, versions)))]
+             ("tensors", tensors), ("versions served", served)]
     for record in records:
         worst = max(record.parity_max_abs_error.values(), default=0.0)
         agreement = ", ".join(f"{name} {value:g}" for name, value in record.agreement.items())
@@ -432,9 +436,9 @@ def _update_models_card(repository: Path) -> None:
 def _report(request: Request, kind: str, records: list[ExportRecord], loaded: Loaded, took_s: float) -> None:
     for record in records:
         worst = max(record.parity_max_abs_error.values(), default=0.0)
+        bar = "judged by agreement with FP32" if record.agreement else f"tolerance {record.tolerance:g}"
         print(f"{record.model} v{record.version}: {record.format}, {record.size_bytes / 1024:.1f} KiB, parity max "
-              f"|err| {worst:.2g} (tolerance {record.tolerance:g}) on {int(record.metric)} rows against "
-              f"{loaded.reference_name}", flush=True)
+              f"|err| {worst:.2g} ({bar}) on {int(record.metric)} rows against {loaded.reference_name}", flush=True)
     print(f"added {request.name} to {request.repository} in {duration(took_s)}\n"
           f"  serve it alone:        python -m tritonkit.server --model-repository {request.repository}\n"
           f"  beside the project's:  make serve USER_REPOSITORY={request.repository}\n"

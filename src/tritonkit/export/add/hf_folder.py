@@ -30,6 +30,8 @@ FAMILY = ("bert", "distilbert", "roberta", "xlm-roberta", "camembert", "electra"
 POSITION_OFFSET = {"roberta": 2, "xlm-roberta": 2, "camembert": 2}  # positions start after the padding index
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model")
 REFERENCE_BATCH = 16
+WORD_DROP = 0.2  # share of words a synthesized text leaves out
+MAX_TEXTS = 256
 ALONE = 8  # texts of different lengths also checked one at a time
 # Parity texts besides the sample's: short and long, punctuation, accents, other scripts, emoji, an empty one, and
 # one far beyond any model's maximum length (truncation).
@@ -60,7 +62,7 @@ def load(folder: Path, sample: dict[str, np.ndarray] | None) -> Loaded:
         raise SourceError(f"{folder}: the tokenizer gives {tokenizer.model_input_names} but the model takes "
                           f"{sorted(forward)}; input_ids and attention_mask are needed")
     max_tokens = _max_tokens(config, tokenizer)
-    texts = [*(_sample_texts(sample) if sample is not None else []), *TEXTS]
+    texts = synthesize_texts([*(_sample_texts(sample) if sample is not None else []), *TEXTS])
 
     def tokenize(batch: list[str]) -> dict[str, np.ndarray]:
         encoded = tokenizer(batch, padding=True, truncation=True, max_length=max_tokens, return_tensors="np")
@@ -147,6 +149,19 @@ def _sample_texts(sample: dict[str, np.ndarray]) -> list[str]:
         raise SourceError(f"a text model's sample is one array of strings named TEXT (it holds {sorted(sample)}); "
                           "numpy.savez(path, TEXT=np.array(['a text', 'another']))")
     return [item.decode() if isinstance(item, bytes) else str(item) for item in arrays[0].reshape(-1)]
+
+
+def synthesize_texts(texts: list[str], seed: int = 0) -> list[str]:
+    """The texts, then for each a copy with words dropped and one joined to the next: new texts near the given."""
+    import random
+
+    rng = random.Random(seed)
+    made = []
+    for index, text in enumerate(texts):
+        words = text.split()
+        kept = [word for word in words if rng.random() > WORD_DROP] or words[:1]
+        made += [" ".join(kept), f"{text} {texts[(index + 1) % len(texts)]}".strip()]
+    return list(dict.fromkeys([*texts, *made]))[:MAX_TEXTS]
 
 
 def _served_tokenizer(tokenizer, max_tokens: int):

@@ -79,8 +79,8 @@ def generated_rows(inputs: list[InputSpec], path: Path) -> dict[str, np.ndarray]
         raise SourceError(f"{path}: inputs {blocked} are not floats of a fixed shape, so rows cannot be made up for "
                           "parity; pass --sample FILE.npz with example rows (numpy.savez(path, name=array))")
     rng = np.random.default_rng(0)
-    rows = {spec.dims[0] if spec.dims and spec.dims[0] > 0 else GENERATED_ROWS for spec in inputs}
-    count = rows.pop() if len(rows) == 1 else GENERATED_ROWS
+    fixed = {spec.dims[0] for spec in inputs if spec.dims and spec.dims[0] > 0}
+    count = GENERATED_ROWS * (fixed.pop() if len(fixed) == 1 else 1)  # whole batches of a fixed batch size
     return {spec.name: rng.normal(size=(count, *spec.dims[1:])).astype(spec.dtype) for spec in inputs}
 
 

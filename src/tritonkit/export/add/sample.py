@@ -41,6 +41,8 @@ def read_sample(path: Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise SourceError(f"--sample {path}: no such file; write one with numpy.savez('{path.name}', name=array)")
+    if not zipfile.is_zipfile(path):
+        raise SourceError(f"--sample {path} is not a .npz file; write one with numpy.savez('{path.name}', name=array)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}

@@ -100,8 +100,11 @@ def quantize_int8(onnx_model, scheme: Int8Scheme = PLAIN, calibration: Iterable[
             if scheme.smooth_alpha is not None:
                 graph = smooth(graph, activation_maxima(graph, feeds), scheme.smooth_alpha)
                 onnx.save(graph, prepared)
+            # DefaultTensorType: types the quantizer cannot infer (outputs of ai.onnx.ml operators in a
+            # scikit-learn graph) are float, as they are there.
             quantize_dynamic(str(prepared), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                             reduce_range=True, nodes_to_exclude=fp32_nodes(graph, scheme.fp32_matmuls))
+                             reduce_range=True, nodes_to_exclude=fp32_nodes(graph, scheme.fp32_matmuls),
+                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
             return onnx.load(target)
     finally:
         quantization_logger.setLevel(level)

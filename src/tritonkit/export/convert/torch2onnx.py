@@ -97,6 +97,8 @@ def _quiet():
             # (no causal mask, no key cache); parity at every length is checked after export.
             warnings.filterwarnings("ignore", message="Converting a tensor to a Python")
             warnings.filterwarnings("ignore", message="Exporting aten::index operator")
+            warnings.filterwarnings("ignore", message="no signature found for")  # a TorchScript module's forward
+            warnings.filterwarnings("ignore", message="Exporting a model while it is in training mode")  # .module()
             yield
     finally:
         registration.setLevel(level)

@@ -74,7 +74,8 @@ def _added_rows(records: list[ExportRecord]) -> list[str]:
         agreement = ", ".join(f"{name} {_figure(value)}" for name, value in record.agreement.items())
         lines.append(
             f"| `{record.model}` | {record.version} | {record.source} | `{record.source_sha256[:16]}` "
-            f"| {record.format} | {_size(record.size_bytes)} | {_worst(record)} ({record.tolerance:g}), "
+            f"| {record.format} | {_size(record.size_bytes)} | {_worst(record)} "
+            f"({'judged by agreement' if record.agreement else f'{record.tolerance:g}'}), "
             f"{int(record.metric)} | {agreement} | {record.export_s:.1f} s |")
     return lines
 
