@@ -270,6 +270,7 @@ def _custom_op_onnx(path):
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    model.ir_version = 10  # readable by ONNX Runtime: the operator is what it cannot run
     onnx.save(model, path)
     return path
 
@@ -290,7 +291,7 @@ BAD_INPUTS = {
                                    "has no tokenizer"),
     "folder with a base model": (lambda m, t: _base_model(t / "base"), [], "not a sequence classifier"),
     "operator ORT cannot run": (lambda m, t: _custom_op_onnx(t / "custom.onnx"), [],
-                                "ONNX Runtime cannot run this graph"),
+                                "ONNX Runtime cannot run this graph: "),
     "not a sample file": (lambda m, t: m.onnx, ["--sample", "not_npz"], "is not a .npz file"),
 }
 

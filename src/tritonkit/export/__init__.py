@@ -35,3 +35,7 @@ class ParityError(ExportError):
 
 class SourceError(ExportError):
     """A source file, sample or option of ``export add`` cannot be used; the message names the problem and the fix."""
+
+
+class CheckpointError(ExportError):
+    """A ``--checkpoint`` file cannot be read or does not fit its built-in architecture; the message names the fix."""

@@ -137,8 +137,13 @@ def finish_repository(args) -> bool:
 
 
 def export_checkpoint(spec, args) -> int:
-    """``--model NAME --checkpoint FILE``: the weights through the model's own checks, no training."""
-    from tritonkit.export.builtin.checkpoint import CheckpointError, loader
+    """``--model NAME --checkpoint FILE``: the weights through the model's own checks, no training.
+
+    Into the project's repository the generated files follow as after any export; into another one (a serving
+    copy) only this model's config, labels and card are written beside it.
+    """
+    from tritonkit.export.builtin.checkpoint import loader
+    from tritonkit.export.builtin.generate import model_files
 
     prefix = f"[1/1] {spec.name}"
     try:
@@ -146,11 +151,20 @@ def export_checkpoint(spec, args) -> int:
         print(f"{prefix}: exporting the checkpoint {args.checkpoint} (sha256 {sha256[:12]}...)", flush=True)
         records = export_model(spec, args.repository, fingerprint(spec, checkpoint_sha256=sha256), args.ensembles,
                                build_model=build_model, source_sha256=sha256)
-    except (CheckpointError, ExportError) as exc:
+    except ExportError as exc:
         print(f"{prefix}: FAILED: {exc}", file=sys.stderr, flush=True)
         return 1
     print_records(prefix, records)
-    return 0 if finish_repository(args) else 1
+    if args.repository.resolve() == paths.model_repository().resolve():
+        return 0 if finish_repository(args) else 1
+    for path, text in model_files(spec, args.repository).items():
+        write_if_changed(path, text)
+    exported = [other for other in MODELS.values() if (args.repository / other.name / "1" / "model.onnx").is_file()]
+    write_if_changed(args.repository / CARD_NAME, render(args.repository, exported))
+    print(f"{args.repository}: {spec.name} and its config; serve it in place of the project's copy with "
+          f"--model-repository {args.repository} --model-repository {args.ensembles} and the project's other models",
+          flush=True)
+    return 0
 
 
 def sync_generated(args) -> bool:

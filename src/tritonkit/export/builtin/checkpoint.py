@@ -13,12 +13,8 @@ import hashlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from tritonkit.export import ExportError
+from tritonkit.export import CheckpointError
 from tritonkit.export.spec import Built, ModelSpec
-
-
-class CheckpointError(ExportError):
-    """A checkpoint cannot be read or does not fit the model's architecture; the message names the fix."""
 
 
 def sha256_of(path: Path) -> str:

@@ -39,13 +39,9 @@ def generated_files(repository: Path, ensembles_repository: Path) -> dict[Path, 
     configs = {}
     for spec in MODELS.values():
         folder = repository / spec.name
-        graph = folder / "1" / "model.onnx"
-        if graph.is_file():
-            configs[spec.name] = model_config(spec.name, _load_graph(graph), spec.serving, labels=spec.labels,
-                                              versions=spec.versions)
-            files[folder / CONFIG_FILE] = to_pbtxt(configs[spec.name])
-            if spec.labels:
-                files[folder / LABEL_FILE] = ensembles.labels_text(spec.labels)
+        if (folder / "1" / "model.onnx").is_file():
+            files.update(model_files(spec, repository))
+            configs[spec.name] = parse_pbtxt(files[folder / CONFIG_FILE])
         elif (folder / CONFIG_FILE).is_file():
             configs[spec.name] = parse_pbtxt((folder / CONFIG_FILE).read_text())
         files[folder / card.MODEL_CARD_NAME] = builtin_card(spec)
@@ -65,6 +61,17 @@ def generated_files(repository: Path, ensembles_repository: Path) -> dict[Path, 
 
 CHECKPOINT_FILES = {"state_dict": "a PyTorch state_dict saved with torch.save",
                     "sklearn": "a fitted scikit-learn pipeline saved with joblib"}
+
+
+def model_files(spec, repository: Path) -> dict[Path, str]:
+    """An exported built-in model's generated files: ``config.pbtxt`` from its graph, ``labels.txt``, ``CARD.md``."""
+    folder = repository / spec.name
+    config = model_config(spec.name, _load_graph(folder / "1" / "model.onnx"), spec.serving, labels=spec.labels,
+                          versions=spec.versions)
+    files = {folder / CONFIG_FILE: to_pbtxt(config), folder / card.MODEL_CARD_NAME: builtin_card(spec)}
+    if spec.labels:
+        files[folder / LABEL_FILE] = ensembles.labels_text(spec.labels)
+    return files
 
 
 def builtin_card(spec) -> str:
