@@ -26,6 +26,7 @@ SPAWNERS = {
     "tests/integration/test_container.py": "`--container`: the server runs in a container, which podman owns",
     "src/tritonkit/server/docker.py": "ContainerServer: the container engine owns the server (SIGTERM goes through)",
     "src/tritonkit/deploy/replicas.py": "`--container --build-only` builds the image; no server runs",
+    "tests/integration/test_wheel.py": "the launcher of a fresh venv with the built wheel (not this environment's)",
 }
 SPAWN = re.compile(r"\bPopen\(|subprocess\.(?:run|call|check_call|check_output)\(|os\.(?:exec|spawn)\w*\(")
 SERVER = re.compile(r'embedded_command\(|guard_command\(|"tritonkit\.server(?:\.guard)?"|bin/tritonserver')
