@@ -21,10 +21,23 @@ CROSS_CPU_ATOL = 0.02
 NUMBER = re.compile(r"-?\d+\.\d+")
 
 
-def readme_blocks() -> list[tuple[str, str]]:
-    """(language, body) of every fenced block, in order."""
+OWN_MODELS = "## Serve your own model"  # its blocks run against a server of their own (test_readme_own_models.py)
+
+
+def readme_section(title: str) -> str:
+    """The README's text under ``title`` up to the next ``## `` heading."""
     text = (paths.root() / "README.md").read_text()
+    return text.split(title + "\n", 1)[1].split("\n## ", 1)[0]
+
+
+def fenced_blocks(text: str) -> list[tuple[str, str]]:
     return re.findall(r"```(\w+)\n(.*?)```", text, flags=re.DOTALL)
+
+
+def readme_blocks() -> list[tuple[str, str]]:
+    """(language, body) of every fenced block outside the own-model section, in order."""
+    text = (paths.root() / "README.md").read_text()
+    return fenced_blocks(text.replace(readme_section(OWN_MODELS), ""))
 
 
 def _example_pairs(language: str, answer_language: str):

@@ -22,7 +22,7 @@ from tritonkit.export.verify import run_onnx, session
 
 ATOL = 1e-4  # two float32 implementations of one graph: summation orders differ
 REFERENCE_BUDGET_S = 2.0  # onnx.reference on one row; slower graphs are checked against unoptimized ORT
-GENERATED_ROWS = 8  # rows made up from the graph's shapes when no --sample is given (float inputs only)
+GENERATED_ROWS = 32  # rows made up from the graph's shapes when no --sample is given (float inputs only)
 
 
 def load(path: Path, sample: dict[str, np.ndarray] | None) -> Loaded:
