@@ -70,7 +70,8 @@ def _configs_only(tmp_path):
     copies = []
     for source in paths.repositories():
         target = tmp_path / source.name
-        for path in [*source.glob("*/config.pbtxt"), *source.glob("*/labels.txt"), *source.glob("*/1/README")]:
+        for path in [*source.glob("*/config.pbtxt"), *source.glob("*/labels.txt"), *source.glob("*/1/README"),
+                     *source.glob("*/CARD.md")]:
             copy = target / path.relative_to(source)
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, copy)
