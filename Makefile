@@ -39,8 +39,8 @@ lint: setup ## ruff on the code and tests, mypy on the client package
 	$(PY) -m ruff check src tests
 	$(PY) -m mypy src/tritonkit/client
 
-lint-repo: export ## check every config.pbtxt against its ONNX graph and every ensemble's wiring
-	$(PY) -m tritonkit.export.repository.lint
+lint-repo: export ## check every config.pbtxt against its ONNX graph and every ensemble's wiring (USER_REPOSITORY=DIR: with your own)
+	$(PY) -m tritonkit.export.repository.lint $(if $(USER_REPOSITORY),model_repository ensembles $(USER_REPOSITORY))
 
 k8s-validate: setup ## render every Kubernetes overlay offline and validate each object (kubectl, kubernetes-validate)
 	$(PY) -m tritonkit.deploy.validate

@@ -7,7 +7,11 @@ waits with a deadline, and stops it with SIGINT at the end. When a test failed, 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +39,36 @@ def launch(log_path: Path, repositories: list[Path], ports: list[int] | None = N
     settings = ServerSettings(admin_key=ADMIN_KEY, http_port=http, grpc_port=grpc, metrics_port=metrics,
                               repositories=tuple(repositories), model_control=model_control)
     return TritonServer(settings, launcher=True, log_path=log_path, env=env_overrides).start()
+
+
+@contextlib.contextmanager
+def serving(log_path: Path, repositories: list[Path], **options) -> Iterator[TritonServer]:
+    """A launcher on its own free ports serving ``repositories`` (``launch`` options), ready when entered, stopped
+    (and required to exit cleanly) after; its log is printed when it does not start."""
+    server = launch(log_path, repositories, **options)
+    try:
+        server.wait_until_ready(READY_TIMEOUT_S)
+    except BaseException:
+        print(server.log()[-6000:])
+        server.stop()
+        raise
+    yield server
+    assert server.stop() == 0, f"the launcher exited badly when stopped; log in {log_path}"
+
+
+def post_infer(settings: ServerSettings, model: str, body: dict) -> tuple[int, str]:
+    """POSTs a JSON inference request; (status, the body, or for an error its ``error`` message)."""
+    request = urllib.request.Request(f"{settings.http_url}/v2/models/{model}/infer", data=json.dumps(body).encode(),
+                                     method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        text = exc.read().decode()
+        try:
+            return exc.code, json.loads(text)["error"]
+        except (ValueError, KeyError):
+            return exc.code, text
 
 
 def running_replicas(run_dir: Path, ready_timeout_s: float, **options) -> Iterator[Replicas]:

@@ -9,15 +9,13 @@ import json
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
 
 import joblib
 import numpy as np
 import pytest
 import torch
 import tritonclient.grpc as grpcclient
-from conftest import ADMIN_KEY, READY_TIMEOUT_S, infer_over, launch
+from conftest import ADMIN_KEY, infer_over, post_infer, serving
 from tritonclient.utils import InferenceServerException
 
 from tritonkit.export.__main__ import main as export_main
@@ -45,16 +43,8 @@ def added(own_models, tmp_path_factory):
 @pytest.fixture(scope="module")
 def served(added, tmp_path_factory):
     """The user's repository alone, in explicit model control (what `tritonkit load` needs)."""
-    log = tmp_path_factory.mktemp("added_server") / "server.log"
-    server = launch(log, [added], model_control="explicit")
-    try:
-        server.wait_until_ready(READY_TIMEOUT_S)
-    except BaseException:
-        print(server.log()[-6000:])
-        server.stop()
-        raise
-    yield server
-    assert server.stop() == 0
+    with serving(tmp_path_factory.mktemp("added_server") / "server.log", [added], model_control="explicit") as server:
+        yield server
 
 
 def _torch_answers(own_models, features, scale):
@@ -143,13 +133,7 @@ def _counts(client, model: str) -> tuple[int, int]:
 
 
 def _post(served, model: str, body: dict) -> tuple[int, str]:
-    request = urllib.request.Request(f"{served.settings.http_url}/v2/models/{model}/infer",
-                                     data=json.dumps(body).encode(), method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    return post_infer(served.settings, model, body)
 
 
 def _two(features_shape=(1, 4), datatype="FP32", names=("features", "scale")) -> dict:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from conftest import infer_over
+from conftest import infer_over, post_infer
 from PIL import Image
 from tritonclient.utils import InferenceServerException
 
@@ -20,13 +20,7 @@ ATTEMPTS_TO_BATCH = 5
 
 
 def _post(server, model: str, body: dict) -> tuple[int, str]:
-    request = urllib.request.Request(f"{server.settings.http_url}/v2/models/{model}/infer",
-                                     data=json.dumps(body).encode(), method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())["error"]
+    return post_infer(server.settings, model, body)
 
 
 def _text_body(value, datatype="BYTES", shape=(1, 1), name="TEXT") -> dict:

@@ -11,7 +11,7 @@ import sys
 import joblib
 import numpy as np
 import pytest
-from conftest import READY_TIMEOUT_S, launch
+from conftest import serving
 from test_readme import CROSS_CPU_ATOL, OWN_MODELS, fenced_blocks, readme_section
 
 pytestmark = pytest.mark.integration
@@ -48,15 +48,8 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def own_server(workdir, tmp_path_factory):
-    server = launch(tmp_path_factory.mktemp("own_server") / "server.log", [workdir / "my_models"])
-    try:
-        server.wait_until_ready(READY_TIMEOUT_S)
-    except BaseException:
-        print(server.log()[-6000:])
-        server.stop()
-        raise
-    yield server
-    assert server.stop() == 0
+    with serving(tmp_path_factory.mktemp("own_server") / "server.log", [workdir / "my_models"]) as server:
+        yield server
 
 
 def test_the_section_adds_every_kind_it_shows(workdir):
