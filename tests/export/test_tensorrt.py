@@ -7,6 +7,7 @@ import onnx
 import pytest
 
 from tritonkit import paths
+from tritonkit.export.builtin import tensorrt
 from tritonkit.export.builtin.registry import MODELS
 from tritonkit.export.convert import onnx2trt
 from tritonkit.export.repository.config import parse_pbtxt, to_pbtxt
@@ -24,7 +25,7 @@ def test_tensorrt_export_stops_with_what_is_missing():
 def test_tensorrt_config_is_a_gpu_plan_that_triton_parses(exported_repository):
     spec = MODELS["minilm_sentiment"]
     graph = onnx.load(exported_repository / spec.name / "1" / "model.onnx")
-    config = parse_pbtxt(to_pbtxt(onnx2trt.tensorrt_config(spec.name, graph, spec.serving, spec.labels)))
+    config = parse_pbtxt(to_pbtxt(tensorrt.tensorrt_config(spec.name, graph, spec.serving, spec.labels)))
     assert config.platform == "tensorrt_plan" and not config.backend and not config.parameters
     assert config.instance_group[0].kind == config.instance_group[0].KIND_GPU
     assert [tensor.name for tensor in config.input] == ["input_ids", "attention_mask"]
@@ -48,6 +49,6 @@ def test_sample_inputs_fit_the_graph(exported_repository):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(name for name, spec in MODELS.items() if spec.tensorrt))
 def test_tensorrt_engine_matches_onnx_runtime(name, exported_repository, tmp_path):
-    errors = onnx2trt.export_engine(MODELS[name], exported_repository, tmp_path)
+    errors = tensorrt.export_engine(MODELS[name], exported_repository, tmp_path)
     assert max(errors.values()) <= MODELS[name].fp16_atol
     assert (tmp_path / name / "1" / "model.plan").stat().st_size > 0

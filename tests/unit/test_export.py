@@ -90,7 +90,7 @@ def test_export_cli_refuses_unknown_model_and_names_choices():
 
 
 def test_gpu_repository_is_completed_with_the_models_that_have_no_engine(tmp_path):
-    from tritonkit.export.convert import onnx2trt
+    from tritonkit.export.builtin import tensorrt
 
     cpu, gpu = tmp_path / "model_repository", tmp_path / "gpu_repository"
     for name in ("digit_resnet", "diabetes_regressor", "minilm_sentiment"):
@@ -103,7 +103,7 @@ def test_gpu_repository_is_completed_with_the_models_that_have_no_engine(tmp_pat
     (gpu / "minilm_sentiment" / "1").mkdir(parents=True)  # an earlier copy, its engine build failed again
     (gpu / "minilm_sentiment" / "1" / "stale.onnx").write_bytes(b"old")
 
-    assert onnx2trt.complete_repository(cpu, gpu) == ["diabetes_regressor", "minilm_sentiment"]
+    assert tensorrt.complete_repository(cpu, gpu) == ["diabetes_regressor", "minilm_sentiment"]
     assert (gpu / "digit_resnet" / "config.pbtxt").read_text() == 'platform: "tensorrt_plan"\n'  # the engine stays
     assert not (gpu / "digit_resnet" / "1" / "model.onnx").exists()
     assert (gpu / "diabetes_regressor" / "1" / "model.onnx").read_bytes() == b"onnx"

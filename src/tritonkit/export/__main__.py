@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tritonkit import paths
 from tritonkit.export import ExportError
+from tritonkit.export.builtin import tensorrt
 from tritonkit.export.builtin.generate import generated_files, sync
 from tritonkit.export.builtin.registry import MODELS
 from tritonkit.export.convert import onnx2trt
@@ -196,13 +197,13 @@ def export_engines(specs, repository: Path, gpu_repository: Path) -> int:
         prefix = f"[{position}/{len(eligible)}] {spec.name}"
         print(f"{prefix}: building a TensorRT FP16 engine...", flush=True)
         try:
-            errors = onnx2trt.export_engine(spec, repository, gpu_repository)
+            errors = tensorrt.export_engine(spec, repository, gpu_repository)
         except ExportError as exc:
             print(f"{prefix}: FAILED: {exc}", file=sys.stderr, flush=True)
             failed.append(spec.name)
             continue
         print(f"{prefix}: ok: max |err| vs ONNX Runtime {max(errors.values()):.2g} <= {spec.fp16_atol:g}", flush=True)
-    copied = onnx2trt.complete_repository(repository, gpu_repository)
+    copied = tensorrt.complete_repository(repository, gpu_repository)
     print(f"{gpu_repository}: engines, and the ONNX models without one ({', '.join(copied) or 'none'}); serve it "
           f"with {paths.ensembles()} alone (deploy/kubernetes/overlays/gpu)", flush=True)
     return 1 if failed else 0

@@ -12,13 +12,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from tritonkit.export.builtin import openapi
 from tritonkit.export.builtin.registry import ENSEMBLES, MODELS, STEPS
-from tritonkit.export.repository import card, ensembles, openapi
+from tritonkit.export.repository import card, ensembles
 from tritonkit.export.repository.config import LABEL_FILE, model_config, parse_pbtxt, to_pbtxt
 
 CONFIG_FILE = "config.pbtxt"
 VERSION_FOLDER_NOTE = "Ensembles need an (empty) version folder; this file keeps it in git.\n"
-OPENAPI_FILE = "openapi.json"  # beside the repositories: the public HTTP API (export/repository/openapi.py)
+OPENAPI_FILE = "openapi.json"  # beside the repositories: the public HTTP API (export/builtin/openapi.py)
 
 
 @dataclasses.dataclass(frozen=True)

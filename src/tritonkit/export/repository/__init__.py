@@ -1,2 +1,2 @@
 """Writing a Triton model repository: ``config.pbtxt`` through Triton's protobuf, ensembles, export records,
-model cards, the OpenAPI description, and the linter that checks a repository against its graphs."""
+model cards, and the linter that checks a repository against its graphs."""
