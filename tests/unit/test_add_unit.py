@@ -78,6 +78,12 @@ def test_detect_refuses_a_folder_without_config_json(tmp_path):
         detect.detect(tmp_path)
 
 
+def test_a_single_array_is_the_input_of_a_single_input_model_whatever_its_name(tmp_path):
+    np.savez(tmp_path / "one.npz", pixel_values=np.zeros((2, 3), np.float32))
+    matched = match_inputs(read_sample(tmp_path / "one.npz"), [InputSpec("input", np.dtype(np.float32), (-1, 3))], "m")
+    assert list(matched) == ["input"]
+
+
 def test_sample_inputs_match_by_name_or_in_order_and_are_cast_without_loss(tmp_path):
     specs = [InputSpec("ids", np.dtype(np.int64), (-1, 3)), InputSpec("x", np.dtype(np.float32), (-1, 2))]
     np.savez(tmp_path / "named.npz", x=np.ones((2, 2)), ids=np.arange(6, dtype=np.int32).reshape(2, 3))

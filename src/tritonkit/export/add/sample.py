@@ -1,7 +1,8 @@
 """``--sample FILE.npz``: example inputs of a user's model, and the rows synthesized around them for parity.
 
 The file holds one array per input, named by input name (``np.savez(path, features=x)``) or in order
-(``np.savez(path, x)``: ``arr_0``, ``arr_1``...); the first axis is the batch. It is read without pickle
+(``np.savez(path, x)``: ``arr_0``, ``arr_1``...; one array for a model of one input, whatever its name); the first
+axis is the batch. It is read without pickle
 (``allow_pickle=False``): a sample never runs code. Text models take a ``TEXT`` array of strings.
 
 Parity runs on the sample's rows and on rows made from them (``synthesize``): each float row with a little
@@ -67,6 +68,8 @@ def match_inputs(arrays: dict[str, np.ndarray], inputs: list[InputSpec], source:
     int32 -> int64); its shape must fit the input's dims; every input needs the same number of rows.
     """
     names = [spec.name for spec in inputs]
+    if len(arrays) == 1 and len(inputs) == 1 and names[0] not in arrays:
+        arrays = {names[0]: next(iter(arrays.values()))}  # one array for one input: its name does not matter
     if all(POSITIONAL.match(name) for name in arrays) and not set(arrays) & set(names):
         if len(arrays) != len(inputs):
             raise SourceError(f"the sample holds {len(arrays)} unnamed arrays and {source} takes {len(inputs)} inputs "
