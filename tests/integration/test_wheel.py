@@ -44,7 +44,8 @@ def fresh_python(tmp_path_factory):
     (wheel,) = (folder / "dist").glob("tritonkit-*.whl")
     _run([sys.executable, "-m", "venv", str(folder / "venv")], timeout=120)
     python = folder / "venv" / "bin" / "python"
-    _run([str(python), "-m", "pip", "install", "--quiet", f"tritonkit[export,server] @ {wheel.as_uri()}"],
+    _run([str(python), "-m", "pip", "install", "--quiet", "--no-compile",  # no .pyc for 2 GB of packages: faster
+          f"tritonkit[export,server] @ {wheel.as_uri()}"],
          timeout=INSTALL_TIMEOUT_S)
     return python
 

@@ -52,3 +52,13 @@ def test_readme_layout_lists_every_subpackage():
     for child in package.iterdir():
         if child.is_dir() and (child / "__init__.py").is_file():
             assert f"  {child.name}/" in layout, f"README's Layout lacks src/tritonkit/{child.name}/"
+
+
+def test_make_serve_serves_a_users_repository_beside_the_projects():
+    done = subprocess.run(["make", "--no-print-directory", "-n", "serve", "USER_REPOSITORY=/data/my_models"],
+                          capture_output=True, text=True, cwd=paths.root(), timeout=30)
+    assert ("-m tritonkit.server --model-repository model_repository --model-repository ensembles "
+            "--model-repository /data/my_models") in done.stdout, done.stdout
+    plain = subprocess.run(["make", "--no-print-directory", "-n", "serve"], capture_output=True, text=True,
+                           cwd=paths.root(), timeout=30)
+    assert "--model-repository" not in plain.stdout
