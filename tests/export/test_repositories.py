@@ -5,6 +5,8 @@ import shutil
 
 import pytest
 
+from tritonkit import paths
+from tritonkit.export.__main__ import main as export_main
 from tritonkit.export.builtin.generate import OPENAPI_FILE, generated_files, sync
 from tritonkit.export.repository.lint import lint_repositories
 
@@ -48,3 +50,19 @@ def test_a_hand_edit_to_a_generated_file_is_reported_and_nothing_is_written(edit
     written, drifts = sync(generated_files(models, steps), check=True)
     assert [drift.path for drift in drifts] == [path] and not written
     assert "registry.py" in str(drifts[0]) and path.read_text() == edited_text
+
+
+def test_check_configs_writes_nothing_not_even_the_model_card(exported_repository):
+    def snapshot():
+        return {path: (path.stat().st_mtime_ns, path.read_bytes()) for repository in paths.repositories()
+                for path in sorted(repository.rglob("*")) if path.is_file() and path.suffix != ".onnx"}
+
+    card = exported_repository / "MODELS.md"
+    before_card = card.read_text()
+    card.write_text(before_card + "\nA line no generator writes.\n")  # what a rewrite would remove
+    try:
+        before = snapshot()
+        assert export_main(["--check-configs"]) == 0
+        assert snapshot() == before
+    finally:
+        card.write_text(before_card)
