@@ -79,6 +79,7 @@ def test_checkpoint_of_a_scikit_learn_pipeline_is_exported_for_the_regressor(tmp
 
 
 def test_checkpoint_needs_exactly_one_model(tmp_path, capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exited:
         export_main(["--checkpoint", str(tmp_path / "x.pt")])
+    assert exited.value.code == 2  # argparse's usage error
     assert "--checkpoint needs exactly one --model NAME" in capsys.readouterr().err

@@ -121,7 +121,7 @@ def test_one_bad_request_in_a_batch_fails_alone(server, protocol, model, name, g
         with ThreadPoolExecutor(len(payloads)) as pool:
             results = list(pool.map(lambda p: _bytes_request(server, protocol, model, name, p), payloads))
         after = _stats(server, step)
-        for payload, (status, value) in zip(payloads, results, strict=False):
+        for payload, (status, value) in zip(payloads, results, strict=True):
             if payload is bad:
                 assert status in ("400", "StatusCode.INVALID_ARGUMENT"), value
             else:

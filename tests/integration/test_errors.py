@@ -162,7 +162,7 @@ def test_one_bad_request_in_a_dynamic_batch_fails_alone(server, protocol):
         results = list(pool.map(lambda i: _lookup(server, protocol, i), indices))
     after = _statistics(server)
 
-    for index, (status, value, _) in zip(indices, results, strict=False):
+    for index, (status, value, _) in zip(indices, results, strict=True):
         if index == 42:
             assert status in ("400", "StatusCode.INVALID_ARGUMENT"), value
             assert "indices element out of data bounds" in value

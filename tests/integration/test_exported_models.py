@@ -14,7 +14,7 @@ TEXTS = text.sentiment_data().test_texts[:24]  # max_batch_size is 32
 
 def _local(name: str, version: int, feed: dict) -> dict:
     session = ort.InferenceSession(str(paths.model_repository() / name / str(version) / "model.onnx"))
-    return dict(zip([o.name for o in session.get_outputs()], session.run(None, feed), strict=False))
+    return dict(zip([o.name for o in session.get_outputs()], session.run(None, feed), strict=True))
 
 
 @pytest.fixture(scope="module")

@@ -89,7 +89,7 @@ def test_readme_curl_examples_answer_as_shown(curl_answers):
         expected = json.loads(shown.replace("[...384 numbers...]", "[]"))
         assert answer["model_name"] == expected["model_name"]
         for output, shown_output in zip(sorted(answer["outputs"], key=lambda o: o["name"]),
-                                        sorted(expected["outputs"], key=lambda o: o["name"]), strict=False):
+                                        sorted(expected["outputs"], key=lambda o: o["name"]), strict=True):
             assert output["shape"] == shown_output["shape"]
             if output["datatype"] == "BYTES":
                 assert output["data"] == shown_output["data"]

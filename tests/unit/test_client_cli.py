@@ -50,8 +50,9 @@ def test_help_lists_the_global_options(argv, capsys):
 
 
 def test_top_level_help_lists_every_command(capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exited:
         _parse("--help")
+    assert exited.value.code == 0
     out = capsys.readouterr().out
     assert all(command in out for command in cli.COMMANDS)
 

@@ -361,7 +361,7 @@ def test_closed_client_refuses_calls(connect):
 def test_shared_memory_region_is_unregistered_after_success_and_failure(connect):
     client = connect(admin_key="k" * 16)
     assert client.infer_with_shared_memory("m", _rows(2), outputs=["Y"])["Y"].shape == (2, 1)
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match="X row 0 is empty"):
         client.infer_with_shared_memory("broken", _rows(2))
     methods = [method for method, _ in client.fake.calls]
     assert methods.count("register_system_shared_memory") == methods.count("unregister_system_shared_memory") == 2

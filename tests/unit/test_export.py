@@ -74,11 +74,14 @@ def test_tensor_specs_drop_batch_axis_when_batched():
     assert (spec.name, spec.data_type, spec.dims) == ("FEATURES", "TYPE_FP32", (3,))
 
 
-@pytest.mark.parametrize(
-    "options", [dict(max_batch_size=-1), dict(instance_count=0), dict(max_queue_delay_us=5_000_000)]
-)
-def test_serving_options_raise_when_value_is_out_of_range(options):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("options, message", [
+    (dict(max_batch_size=-1), r"max_batch_size=-1 must be >= 0 \(0 disables batching\)"),
+    (dict(instance_count=0), "instance_count must be >= 1"),
+    (dict(max_queue_delay_us=5_000_000), r"max_queue_delay_us=5000000 must be within 0..1000000"),
+    (dict(max_queue_size=-1), r"max_queue_size=-1 must be >= 0"),
+])
+def test_serving_options_raise_when_value_is_out_of_range(options, message):
+    with pytest.raises(ValueError, match=message):
         ServingOptions(**options)
 
 
