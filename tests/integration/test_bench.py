@@ -1,18 +1,12 @@
 """bench/: the load generator, the baseline and the report, against the real server (the full run is `make bench`)."""
 
 import asyncio
-import json
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 from conftest import infer_over
 
-from tritonkit.bench import baseline, cpu, inputs, loadgen, report
-from tritonkit.bench.__main__ import unbatched_repositories
-from tritonkit.server import guard
+from tritonkit.bench import baseline, inputs, loadgen
 
 pytestmark = pytest.mark.integration
 
@@ -37,13 +31,6 @@ def test_closed_loop_measures_text_sentiment_without_errors(server, protocol):
     assert sample.percentile(99) is None  # 24 requests are too few to quote a p99
 
 
-def test_closed_loop_counts_errors_and_keeps_the_first():
-    class Broken(loadgen.Target):
-        async def call(self, index):
-            raise RuntimeError(f"no answer for {index}")
-
-    sample = asyncio.run(loadgen.closed_loop(Broken(), concurrency=2, requests=6, max_seconds=5))
-    assert sample.errors == 6 and sample.latencies == [] and sample.first_error.startswith("RuntimeError: no answer")
 
 
 def test_baseline_serves_the_same_model_as_triton_fp32(server):
@@ -60,93 +47,11 @@ def test_baseline_serves_the_same_model_as_triton_fp32(server):
     assert refused.status_code == 400 and "non-empty text" in refused.get_json()["error"]
 
 
-def test_unbatched_repositories_change_only_what_they_say(tmp_path):
-    repositories = unbatched_repositories(tmp_path / "unbatched")
-    configs = {path.parent.name: path.read_text() for repository in repositories
-               for path in repository.glob("*/config.pbtxt")}
-    assert set(configs) == {"minilm_tokenizer", "minilm_sentiment", "sentiment_postprocess", "text_sentiment"}
-    assert not any("dynamic_batching" in text for text in configs.values())
-    assert "max_batch_size: 32" in configs["minilm_sentiment"]
 
 
-def _point(system, workload, concurrency, throughput, p95, repeat=1):
-    return {"system": system, "workload": workload, "concurrency": concurrency, "repeat": repeat,
-            "requests": 1200, "errors": 0, "throughput": throughput, "p50_ms": p95 / 2, "p95_ms": p95,
-            "p99_ms": None, "latencies_ms": [p95 / 2] * 1200, "server": None}
 
 
-def test_report_states_each_target_with_its_figure(tmp_path):
-    points = [_point(report.BASELINE, "short", 8, 50.0, 200.0), _point(report.OURS, "short", 8, 210.0, 40.0),
-              _point(report.OURS, "short", 16, 300.0, 50.0), _point(report.FP32, "short", 8, 160.0, 60.0),
-              _point(report.FP32, "short", 16, 170.0, 100.0), _point(report.BASELINE, "long", 1, 20.0, 50.0),
-              _point(report.OURS, "long", 1, 22.0, 60.0), _point(report.BASELINE, "long", 2, 20.0, 100.0),
-              _point(report.OURS, "long", 2, 22.0, 90.0), _point(report.BASELINE, "digits", 8, 100.0, 90.0),
-              _point(report.OURS, "digits", 8, 150.0, 60.0)]
-    results = {"date": "d", "duration_s": 60, "machine": "m", "command": "python -m tritonkit.bench", "note": "",
-               "server_cpus": "1", "client_cpus": "0", "shared_cpus": [],
-               "settings": {"requests": 1000, "max_seconds": 8, "repeats": 1, "warmup_seconds": 2},
-               "agreement": {"short": {"inputs": 4, "same_label": 4, "max_probability_difference": 1e-6}},
-               "accuracy": {"1": 0.9, "2": 0.9}, "int8_min_cosine": 0.98,
-               "ceiling": [{"model": "minilm_sentiment", "version": 1, "workload": "short", "batch": 4,
-                            "rows_per_s": 200.0},
-                           {"model": "minilm_sentiment", "version": 2, "workload": "short", "batch": 2,
-                            "rows_per_s": 400.0}],
-               "points": points}
-    points[1]["cpu"] = {"stub minilm_sentiment": 70.0, "stub minilm_tokenizer": 10.0,
-                        "tritonserver other threads": 20.0}
-    points[2]["cpu"] = {"stub minilm_sentiment": 75.0, "stub minilm_tokenizer": 15.0, "front (HTTP and gRPC)": 9.0,
-                        "tritonserver other threads": 1.0, "stub digit_preprocess": 0.0}  # an idle step: not named
-    points[-1]["cpu"] = {"stub digit_resnet": 15.0, "stub digit_preprocess": 60.0, "front (HTTP and gRPC)": 20.0,
-                         "tritonserver other threads": 5.0}
-    text = report.markdown(json.loads(json.dumps(results)))
-    cpu_cost = ("; CPU a request: 4.76 ms on the server (model 3.33, other Python steps 0.48, tritonserver 0.95, "
-                "front 0.00) against the baseline's 20.00 ms of its one CPU")
-    for of, goal in (("the default", 3), ("INT8", 4)):  # the default serves INT8: one system, both goals
-        assert (f"| Triton gRPC (short; {of}) at concurrency 8 >= {goal}x the baseline's throughput | 4.20x (210.0 "
-                f"vs 50.0 req/s); the in-process ceiling itself is 8.00x the baseline{cpu_cost} | yes |") in text
-    assert ("| Triton gRPC FP32 (short) at saturation >= 90% of its in-process ceiling | 85.0% (170.0 req/s at c=16 "
-            "vs 200.0/s at batch 4) | **no** (short by 5.0 points) |") in text
-    # A missed target names its limit: the CPU a request the goal leaves against what the work takes.
-    assert ("1.50x (150.0 vs 100.0 req/s); CPU a request: 6.67 ms on the server (model 1.00, other Python steps "
-            "4.00, tritonserver 0.33, front 1.33) against the baseline's 10.00 ms of its one CPU. The limit: 3x leaves "
-            "3.33 ms a request, and the model and the Python steps alone take 5.00 (digit_preprocess 4.00) | "
-            "**no** (50% of 3x) |") in text
-    assert ("| Triton gRPC (short) at saturation >= 90% of its in-process ceiling | 75.0% (300.0 req/s at c=16 vs "
-            "400.0/s at batch 2). The limit: 90% leaves 0.28 ms of serving a request beside the model's 2.50 ms in "
-            "process; serving took 0.83 (front 0.30, tritonserver 0.03, Python steps 0.50: minilm_tokenizer 0.50); "
-            "tritonserver alone takes 0.03 of the 0.28: the excess is the front and the Python steps (the levers "
-            "tried on them: TUNING.md) | **no** (short by 15.0 points) |") in text
-    assert "| c=1: 60 vs 50 ms | **no** (worse at 1 of 2) |" in text
-    assert "accuracy drop 0.0 points; min cosine 0.9800 | **no** (yet the default serves INT8: re-export) |" in text
-    report.plot(results, tmp_path / "plot.png")
-    assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_report_names_idle_time_when_the_cpu_a_request_fits_a_missed_goal():
-    base, ours = _point(report.BASELINE, "short", 8, 50.0, 200.0), _point(report.OURS, "short", 8, 195.0, 40.0)
-    ours["cpu"] = {"stub minilm_sentiment": 70.0, "stub minilm_tokenizer": 10.0, "tritonserver other threads": 17.0}
-    table = report.aggregate([base, ours, {**ours, "repeat": 2, "throughput": 193.0},
-                              {**ours, "repeat": 3, "throughput": 205.0}])
-    lines = report._targets({}, table, {})
-    assert any("3x the baseline's throughput | 3.90x" in line and line.endswith("| yes |") for line in lines)
-    # 4.97 ms of CPU a request fits the 5.00 that 4x leaves: the server's CPU idled between requests.
-    assert any(line.startswith("| Triton gRPC (short; INT8)") and "The limit: the CPU a request (4.97 ms) fits the "
-               "5.00 ms that 4x leaves, but the server's CPU was busy 97.0% of the time at concurrency 8: what is "
-               "missing is its idle time between requests; 4x is 200.0 req/s, inside this point's spread over "
-               "repeats (193.0-205.0) | **no** (98% of 4x) |" in line for line in lines), lines
 
 
-def test_cpu_shares_name_the_front_and_the_launcher():
-    # Stand-ins with the front's and the launcher's module names as their last argument (python -m puts it there).
-    front = guard.__name__
-    launcher = front.rsplit(".", 1)[0]
-    names = {}
-    for module in (front, launcher):
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(10)", module])
-        try:
-            time.sleep(0.2)
-            names[module] = cpu._label(child.pid)
-        finally:
-            child.kill()
-            child.wait()
-    assert names == {front: "front (HTTP and gRPC)", launcher: "launcher (watchdog)"}
