@@ -69,3 +69,24 @@ def test_only_the_json_header_of_a_binary_request_is_read():
     header = json.dumps({"inputs": [{"name": "X", "shape": [1, 10**9], "datatype": "FP32", "data": [1]}]}).encode()
     assert shape_error(header + b"\x00" * 64, str(len(header))) is not None
     assert shape_error(b"not json at all", None) is None and shape_error(header, "nan") is None
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"id": "", "inputs": [], "outputs": [], "parameters": [None, None]},
+     "'parameters' must be a JSON object; it is a JSON array"),  # Triton 2.51: 500 from every model
+    ([{"inputs": []}], "the request body is a JSON array"),
+    ({"id": 7, "inputs": []}, "'id' must be a string; it is a JSON number"),
+    ({"inputs": {"name": "X"}}, "'inputs' must be an array; it is a JSON object"),
+    ({"inputs": [None]}, "'inputs[0]' is a JSON null"),
+    ({"inputs": [{"name": 1, "shape": [1], "datatype": "FP32", "data": [1]}]}, "'inputs[0].name' must be a string"),
+    ({"inputs": [{"name": "X", "shape": [1, "4"], "datatype": "FP32", "data": [1]}]},
+     "'inputs[0].shape' must be an array of integers"),
+    ({"inputs": [{"name": "X", "shape": [1], "datatype": "FP32", "data": [1], "parameters": []}]},
+     "'inputs[0].parameters' must be a JSON object"),
+    ({"inputs": [], "outputs": [{"name": "Y", "parameters": "binary"}]},
+     "'outputs[0].parameters' must be a JSON object"),
+], ids=["parameters-array", "array-body", "id-number", "inputs-object", "input-null", "name-number", "shape-string",
+        "input-parameters", "output-parameters"])
+def test_a_body_that_breaks_the_protocols_json_types_is_refused_naming_the_member(body, message):
+    error = shape_error(json.dumps(body).encode(), None)
+    assert error is not None and message in error and error.endswith("(Open Inference Protocol, REST)"), error

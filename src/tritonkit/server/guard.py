@@ -87,8 +87,10 @@ def shape_error(body: bytes, header_length: str | None) -> str | None:
         request = json.loads(body)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None  # tritonserver's parse error becomes a 400 on the way back
-    inputs = request.get("inputs") if isinstance(request, dict) else None
-    for tensor in inputs if isinstance(inputs, list) else ():
+    problem = protocol_error(request)
+    if problem is not None:
+        return problem
+    for tensor in request.get("inputs") or ():
         if not isinstance(tensor, dict) or "data" not in tensor:
             continue
         shape = tensor.get("shape")
@@ -102,6 +104,49 @@ def shape_error(body: bytes, header_length: str | None) -> str | None:
             return (f"input {tensor.get('name')!r}: shape {shape} declares {declared} elements but 'data' holds "
                     f"{held}; the shape must match the data (batch dimension first)")
     return None
+
+
+def protocol_error(request) -> str | None:
+    """Where a parsed inference body breaks the JSON types of the Open Inference Protocol (KServe v2), or None.
+
+    Triton 2.51 answers some of these with 500: ``{"id": "", "inputs": [], "parameters": [null, null]}`` (parameters
+    as an array) got 500 from every model, found by fuzzing with the protocol's published specification. Only the
+    types are checked here; a missing member or a wrong value keeps Triton's own 400 (its 500 for a missing one
+    becomes a 400 on the way back).
+    """
+    if not isinstance(request, dict):
+        return (f"the request body is a JSON {_json_type(request)}; send one JSON object with an 'inputs' array "
+                "(Open Inference Protocol, REST)")
+    problems = [_typed(request, "id", str, "id"), _typed(request, "parameters", dict, "parameters"),
+                _typed(request, "inputs", list, "inputs"), _typed(request, "outputs", list, "outputs")]
+    for kind, members in (("inputs", ("name", "datatype")), ("outputs", ("name",))):
+        for index, tensor in enumerate(request.get(kind) or () if isinstance(request.get(kind), list) else ()):
+            where = f"{kind}[{index}]"
+            if not isinstance(tensor, dict):
+                problems.append(f"'{where}' is a JSON {_json_type(tensor)}; each of '{kind}' must be an object")
+                continue
+            problems += [_typed(tensor, member, str, f"{where}.{member}") for member in members]
+            problems.append(_typed(tensor, "parameters", dict, f"{where}.parameters"))
+            shape = tensor.get("shape")
+            if kind == "inputs" and shape is not None and not (
+                    isinstance(shape, list) and all(type(dim) is int for dim in shape)):
+                problems.append(f"'{where}.shape' must be an array of integers, e.g. [1, 4]; it is {shape!r:.60}")
+    found = [problem for problem in problems if problem]
+    return found[0] + " (Open Inference Protocol, REST)" if found else None
+
+
+def _typed(container: dict, member: str, kind: type, where: str) -> str | None:
+    value = container.get(member)
+    if value is None or isinstance(value, kind):
+        return None
+    wanted = {str: "a string", dict: "a JSON object", list: "an array"}[kind]
+    return f"'{where}' must be {wanted}; it is a JSON {_json_type(value)}"
+
+
+def _json_type(value) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return {dict: "object", list: "array", str: "string", int: "number", float: "number"}.get(type(value), "null")
 
 
 def _element_count(data) -> int:
