@@ -127,6 +127,7 @@ class TritonServer:
                 raise NotExported("not exported yet: " + ", ".join(missing) + "\nfix: run `make export`")
             if embedded.native_binary() is None:
                 embedded.prepare_backends(self.backend_directory)
+            _sweep_shared_memory("before starting tritonserver")
         output = self.log_path.open("ab") if self.log_path is not None else None
         try:
             environment = self._environment()
@@ -395,3 +396,12 @@ def _stop_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:  # not glibc/Linux: the owner's stop() is the only guarantee there
         pass
+
+
+def _sweep_shared_memory(when: str) -> None:
+    from tritonkit.server import shm
+
+    swept = shm.sweep()
+    if swept:
+        print(f"[tritonkit] removed {len(swept)} shared-memory region(s) no process maps (left by killed stubs) "
+              f"{when}", file=sys.stderr, flush=True)

@@ -293,6 +293,11 @@ class Watchdog(threading.Thread):
         self.health.recoveries[(model, cause)] += 1
         self._mark_up({model} | self._dependents.get(model, set()))
         _log(f"{model}: recovered from a {cause} stub in {time.monotonic() - started:.1f} s")
+        from tritonkit.server import shm
+
+        swept = shm.sweep(min_age_s=2)  # the dead stub's region: unmapped since its stub died; new ones are mapped
+        if swept:
+            _log(f"{model}: removed {len(swept)} shared-memory region(s) of dead stubs from /dev/shm")
 
     def _give_up(self, model: str, cause: str, count: int) -> None:
         _log(f"{model}: stub {cause} again after {count} recoveries in {WINDOW_S} s; giving up: liveness fails "
