@@ -118,3 +118,34 @@ def test_the_client_retries_a_refusal_until_it_gets_through(bounded, protocol):
     with ThreadPoolExecutor(SIMULTANEOUS) as pool:
         values = list(pool.map(call, range(SIMULTANEOUS)))
     assert values == [float(i) for i in range(SIMULTANEOUS)]  # every request answered, after retries
+
+
+SLOW_CLIENTS = 100  # each holds a connection with a trickle of its body (the case used 400)
+
+
+def test_slow_clients_hold_no_slot_and_get_408_while_others_are_served(server):
+    import socket
+
+    from tritonkit.server.guard import BODY_TIMEOUT_S
+
+    host, port = "127.0.0.1", server.settings.http_port
+    head = (f"POST /v2/models/diabetes_regressor/infer HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100\r\n\r\n{").encode()
+    slow = []
+    try:
+        for _ in range(SLOW_CLIENTS):
+            client = socket.create_connection((host, port), timeout=30)
+            client.sendall(head)  # the headers and 1 byte of a 100-byte body, then nothing
+            slow.append(client)
+        time.sleep(0.5)
+        body = {"inputs": [{"name": "FEATURES", "shape": [1, 10], "datatype": "FP32", "data": [0.0] * 10}]}
+        request = urllib.request.Request(f"http://{host}:{port}/v2/models/diabetes_regressor/infer",
+                                         data=json.dumps(body).encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 200  # 503 before: the slow bodies held the model's 8 places
+        answer = slow[0].recv(4096).decode(errors="replace")  # waits out the body deadline
+        assert answer.startswith("HTTP/1.1 408"), answer[:200]
+        assert f"did not arrive within {BODY_TIMEOUT_S:g} s" in answer
+    finally:
+        for client in slow:
+            client.close()

@@ -44,6 +44,7 @@ from tritonkit.server.command import EXIT_TIMEOUT_S
 # member the protocol requires ("Unable to parse 'inputs'", or an input's 'name', 'shape', 'datatype', 'data');
 # and data of the wrong JSON type ("Unable to parse JSON bytes array: attempt to access JSON non-string as string").
 PARSE_ERRORS = (b"failed to parse the request JSON buffer", b"Unable to parse ")
+BODY_TIMEOUT_S = 10.0  # a request's whole body must arrive within this, or 408 (slow clients hold nothing longer)
 METRICS_TIMEOUT_S = 5  # Triton's metrics page on a busy server; a scrape does not wait longer
 MAX_BODY_BYTES = 256 * 1024 * 1024  # Triton's own limit for a request body is far below this
 # Per-connection headers (RFC 9110 7.6.1) and those aiohttp recomputes for the new message.
@@ -291,16 +292,25 @@ def make_app(upstream: str, health_file: Path | None = None, refuse_model_contro
         infer = INFER_PATH.fullmatch(request.path) if request.method == "POST" else None
         if infer is None:
             return await pass_on(request)
-        overloaded = admission.enter(infer.group(1))  # before the body is read: a refusal costs next to nothing
+        # The body first, within a deadline, and only then a place in the model's count: a client that sends the
+        # headers and a trickle of its body holds no slot (400 such clients once made every other request a 503)
+        # and is not waited for without bound.
+        body = await read_body(request)
+        if isinstance(body, web.Response):
+            return body
+        overloaded = admission.enter(infer.group(1))
         if overloaded is not None:
             return web.json_response({"error": overloaded}, status=503, headers={"Retry-After": str(RETRY_AFTER_S)})
         try:
-            return await pass_on(request, check_shape=True)
+            return await pass_on(request, check_shape=True, body=body)
         finally:
             admission.leave(infer.group(1))
 
-    async def pass_on(request: web.Request, check_shape: bool = False) -> web.Response:
-        body = await request.read()
+    async def pass_on(request: web.Request, check_shape: bool = False, body: bytes | None = None) -> web.Response:
+        if body is None:
+            body = await read_body(request)
+            if isinstance(body, web.Response):
+                return body
         if check_shape and body:
             refusal = shape_error(body, request.headers.get("Inference-Header-Content-Length"))
             if refusal is not None:
@@ -318,6 +328,14 @@ def make_app(upstream: str, health_file: Path | None = None, refuse_model_contro
         if is_misreported_parse_error(status, payload):
             return web.Response(status=400, body=bad_request_body(payload), content_type="application/json")
         return web.Response(status=status, body=payload, headers=headers)
+
+    async def read_body(request: web.Request) -> bytes | web.Response:
+        """The whole body, or a 408 when it does not arrive within ``BODY_TIMEOUT_S``."""
+        try:
+            return await asyncio.wait_for(request.read(), BODY_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            return web.json_response({"error": f"the request body did not arrive within {BODY_TIMEOUT_S:g} s; send "
+                                               "it whole"}, status=408, headers={"Connection": "close"})
 
     def answer_locally(method: str, path: str) -> web.Response | None:
         if method == "GET" and path == "/v2/health/live" and health.live() is not None:
