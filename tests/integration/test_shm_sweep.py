@@ -28,7 +28,16 @@ def _region(age_s: float):
     return path
 
 
-def _stub_pids(model: str) -> list[int]:
+def _parent(pid: int) -> int | None:
+    try:
+        return int(pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _stub_pids(model: str, launcher_pid: int) -> list[int]:
+    """Stubs of ``model`` run by the tritonserver that ``launcher_pid`` started (another test's server may serve
+    the same repository); a stub names its tritonserver's pid as its sixth argument."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -36,7 +45,8 @@ def _stub_pids(model: str) -> list[int]:
                 argv = pathlib.Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if argv and argv[0].endswith(b"triton_python_backend_stub") and model.encode() in argv[1]:
+            if (len(argv) > 5 and argv[0].endswith(b"triton_python_backend_stub") and model.encode() in argv[1]
+                    and argv[5].isdigit() and _parent(int(argv[5])) == launcher_pid):
                 found.append(int(entry))
     return found
 
@@ -52,7 +62,7 @@ def test_orphaned_regions_are_swept_at_start_and_after_a_recovery_and_a_mapped_o
             assert not orphan.exists(), "the launcher left an orphaned region at start"
             assert live.exists(), "the launcher removed a region a live process maps"
             later = _region(120)  # left by a stub killed while the server runs
-            (stub,) = _stub_pids("stuck")
+            (stub,) = _stub_pids("stuck", server.pid)
             os.kill(stub, signal.SIGKILL)
             deadline = time.monotonic() + 30
             while later.exists() and time.monotonic() < deadline:
