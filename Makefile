@@ -21,7 +21,7 @@ export TRITON_IMAGE HTTP_PORT GRPC_PORT METRICS_PORT IMAGE_BASE CONTAINER_ENGINE
 
 STAMP := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
 
-.PHONY: help setup export lint lint-repo k8s-validate serve image serve-container serve-replicas loadtest fuzz soak drill bench perf analyze test test-unit test-export test-integration clean
+.PHONY: help setup tools export lint lint-repo k8s-validate serve image serve-container serve-replicas loadtest fuzz soak drill bench perf analyze test test-unit test-export test-integration clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,7 +54,7 @@ image: export ## build the image: Triton, the exported repositories, the launche
 serve-container: image ## run the image: read-only, non-root, ports on loopback, /dev/shm sized (docker, else podman)
 	$(PY) -m tritonkit.server --container
 
-serve-replicas: export ## REPLICAS embedded servers (default 2; CONTAINERS=1: as containers) behind HAProxy (HTTP 8000, gRPC 8001) with Prometheus (9090)
+serve-replicas: export tools ## REPLICAS embedded servers (default 2; CONTAINERS=1: as containers) behind HAProxy (HTTP 8000, gRPC 8001) with Prometheus (9090)
 	$(PY) -m tritonkit.deploy.replicas --replicas $(REPLICAS) --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) $(if $(CONTAINERS),--containers)
 
 loadtest: export ## 60 s headless locust run + server-side summary in reports/ (starts a server if none answers)
@@ -66,19 +66,22 @@ fuzz: export ## only the fuzzers of make test: a real server over HTTP (schemath
 soak: export ## 10-minute soak under mixed HTTP and gRPC load; resident memory of tritonserver, the front and every stub into bench/results/SOAK.md
 	$(PY) -m tritonkit.loadtest.soak $(SOAK_ARGS)
 
-drill: export ## REPLICAS replicas behind HAProxy (CONTAINERS=1: as containers): the split, the autoscaler's rule under load and idle, a failover; ~5 min, into bench/results/REPLICAS.md (REPLICAS_CONTAINERS.md)
+drill: export tools ## REPLICAS replicas behind HAProxy (CONTAINERS=1: as containers): the split, the autoscaler's rule under load and idle, a failover; ~5 min, into bench/results/REPLICAS.md (REPLICAS_CONTAINERS.md)
 	$(PY) -m tritonkit.deploy.drill --replicas $(REPLICAS) $(if $(CONTAINERS),--containers)
 
 bench: export ## side-by-side benchmark (Flask+PyTorch vs Triton vs ORT in process), ~25 min, into bench/results/
 	$(PY) -m tritonkit.bench $(BENCH_ARGS)
 
-perf: ## Triton's perf_analyzer against the running server (same TRITON_ADMIN_KEY): every public endpoint, HTTP and gRPC, into reports/perf/
+perf: tools ## Triton's perf_analyzer against the running server (same TRITON_ADMIN_KEY): every public endpoint, HTTP and gRPC, into reports/perf/
 	$(PY) -m tritonkit.bench.perf $(PERF_ARGS)
 
-analyze: export ## Triton's Model Analyzer on the embedded binary: sweeps a model's instances, batch sizes, queue delay (~1 min a point), into reports/analyze/
+analyze: export tools ## Triton's Model Analyzer on the embedded binary: sweeps a model's instances, batch sizes, queue delay (~1 min a point), into reports/analyze/
 	$(PY) -m tritonkit.bench.analyze $(ANALYZE_ARGS)
 
-test: export ## run every test: unit, export (trained models), then integration against a real tritonserver
+tools: setup ## install the tools outside .venv: perf_analyzer, Model Analyzer, the container's ONNX Runtime; as root on Debian also haproxy, prometheus, podman
+	$(PY) -m tritonkit.tools install
+
+test: export tools ## run every test: unit, export (trained models), then integration against a real tritonserver
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: setup ## unit tier only: trains nothing, starts nothing (seconds)

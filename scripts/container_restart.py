@@ -29,10 +29,10 @@ from pathlib import Path
 from tritonkit.client.health import ServerNotReady, wait_until_ready
 from tritonkit.deploy.drill import stub_faults
 from tritonkit.loadtest import soak
-from tritonkit.server import docker
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import ServerSettings
-from tritonkit.server.watchdog import child_running, tritonserver_of
+from tritonkit.server.supervisor import container
+from tritonkit.server.supervisor.procfs import child_running, tritonserver_of
 
 ENGINE = "podman"
 SLEEPER = """
@@ -59,7 +59,7 @@ class Container:
     def __init__(self, tag: str, settings: ServerSettings, cpus: float | None, environment: dict[str, str]):
         self.name, self.settings, self.environment = f"restart-{tag}", settings, environment
         subprocess.run([ENGINE, "rm", "-f", self.name], env=environment, capture_output=True, check=False)
-        command = docker.run_command(settings, engine_name=ENGINE, name=self.name, cpus=cpus)
+        command = container.run_command(settings, engine_name=ENGINE, name=self.name, cpus=cpus)
         self.log = Path(f"/tmp/{self.name}.log")
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT,
@@ -122,7 +122,7 @@ def one_round(a: Container, b: Container, sample_s: float) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     key = ServerSettings.from_env().admin_key
-    environment = {**os.environ, **docker.environment(ENGINE), "TRITON_ADMIN_KEY": key}
+    environment = {**os.environ, **container.environment(ENGINE), "TRITON_ADMIN_KEY": key}
     ports = iter(free_ports(6))
     settings = [ServerSettings(admin_key=key, http_port=next(ports), grpc_port=next(ports), metrics_port=next(ports))
                 for _ in range(2)]
@@ -130,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     counts: dict[str, int] = {}
     try:
-        for container in (a, b):
-            wait_until_ready(container.settings.http_url, 300, alive=lambda c=container: c.process.poll() is None)
+        for replica in (a, b):
+            wait_until_ready(replica.settings.http_url, 300, alive=lambda c=replica: c.process.poll() is None)
         load = threading.Thread(target=lambda: asyncio.run(soak.load(b.settings, lambda: not stop.is_set(),
                                                                      args.concurrency, counts)), daemon=True)
         load.start()
@@ -145,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                 break
     finally:
         stop.set()
-        for container in (a, b):
-            container.stop()
+        for replica in (a, b):
+            replica.stop()
     errors = {name: count for name, count in counts.items() if name.startswith("error")}
     print(f"B answered {sum(count for name, count in counts.items() if name not in errors)}; errors {errors or 'none'}")
     return 0

@@ -147,7 +147,7 @@ def _pid(pattern: str) -> int:
 
 
 def load(args) -> None:
-    pids = {"front": _pid("tritonkit.server.guard"), "tritonserver": _pid("bin/tritonserver ")}
+    pids = {"front": _pid("tritonkit.server.front"), "tritonserver": _pid("bin/tritonserver ")}
     for _ in range(args.passes):
         for endpoint in args.endpoints:
             print(asyncio.run(_closed_loop(args.url, endpoint, args.concurrency, args.seconds, pids)), flush=True)

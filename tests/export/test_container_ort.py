@@ -8,10 +8,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from tritonkit import paths
-from tritonkit.bench.perf import install_tool
+from tritonkit import tools
 
-CONTAINER_ORT_PINS = ["onnxruntime==1.19.2", "numpy<2"]  # ORT of nvcr.io/nvidia/tritonserver:24.10-py3
 ATOL = 1e-4  # the same FP32 graph in two ORT versions: kernels may sum in another order (2e-6 measured)
 INT8_ATOL = 1e-2  # dynamic quantization rounds activations differently across versions (encoder v2: 2e-3 of 0.3)
 
@@ -43,11 +41,10 @@ def _feeds(session: ort.InferenceSession, rng: np.random.Generator) -> dict[str,
 
 @pytest.fixture(scope="module")
 def container_python():
-    venv = paths.runtime() / "ort-container"
-    python = venv / "bin" / "python"
-    if not python.exists():
-        install_tool(venv, CONTAINER_ORT_PINS, "the container's ONNX Runtime", "about 20 s")
-    return python
+    why = tools.install(["container-ort"])  # test setup: `make tools` installs it too
+    if why is not None:
+        pytest.fail(why)
+    return tools.require("container-ort")
 
 
 def test_every_exported_graph_answers_alike_in_the_containers_onnxruntime(exported_repository, container_python,

@@ -23,8 +23,8 @@ from tritonkit.client.health import ServerNotReady
 from tritonkit.deploy.replicas import Layout, Replicas
 from tritonkit.export.__main__ import main as export_main
 from tritonkit.server.ports import free_ports
-from tritonkit.server.process import TritonServer
 from tritonkit.server.settings import ADMIN_HEADER, GRPC_ADMIN_HEADER, ServerSettings
+from tritonkit.server.supervisor.process import TritonServer
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 ADMIN_KEY = "integration-tests-admin-key"

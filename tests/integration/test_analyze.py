@@ -1,4 +1,5 @@
-"""make analyze end to end: Model Analyzer (installed into .triton/analyze/ on first use) launches the embedded
+"""make analyze end to end: Model Analyzer (``make tools`` installs it into .triton/analyze/; so does this test's
+setup) launches the embedded
 tritonserver itself, loads a config variant and measures it and the shipped config with perf_analyzer."""
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ import sys
 
 import pytest
 
-from tritonkit import paths
+from tritonkit import paths, tools
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_model_analyzer_measures_a_variant_and_the_shipped_config(tmp_path):
+    assert tools.install(["model-analyzer", "perf-analyzer"]) is None  # test setup: pip into their own venvs
     done = subprocess.run([sys.executable, "-m", "tritonkit.bench.analyze", "--model", "diabetes_regressor",
                            "--instance-count", "1", "--max-batch-size", "8", "--concurrency", "1",
                            "--out", str(tmp_path)], cwd=paths.root(), capture_output=True, text=True, timeout=900)

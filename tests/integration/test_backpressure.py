@@ -126,7 +126,7 @@ SLOW_CLIENTS = 100  # each holds a connection with a trickle of its body (the is
 def test_slow_clients_hold_no_slot_and_get_408_while_others_are_served(server):
     import socket
 
-    from tritonkit.server.guard import BODY_TIMEOUT_S
+    from tritonkit.server.front.http_guard import BODY_TIMEOUT_S
 
     host, port = "127.0.0.1", server.settings.http_port
     head = (f"POST /v2/models/diabetes_regressor/infer HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"

@@ -9,7 +9,6 @@ runs as root, otherwise the module skips with the reason. Bounded: about 3 minut
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,34 +22,17 @@ import pytest
 import tritonclient.grpc as grpcclient
 from conftest import ADMIN_KEY
 
-from tritonkit import paths
+from tritonkit import paths, tools
 from tritonkit.client import Client
 from tritonkit.loadtest import workload
-from tritonkit.server import docker
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import ServerSettings
-from tritonkit.server.watchdog import child_running, stubs_of, tritonserver_of
+from tritonkit.server.supervisor import container as engines
+from tritonkit.server.supervisor.procfs import child_running, stubs_of, tritonserver_of
 
-PACKAGES = ("podman", "runc", "uidmap", "slirp4netns", "fuse-overlayfs", "catatonit", "debootstrap")
 BUILD_TIMEOUT_S = 900
 READY_TIMEOUT_S = 180
 STOP_BOUND_S = 30  # the launcher's drain (10 s) plus margin
-
-
-def _install_podman() -> str | None:
-    if shutil.which("podman") and shutil.which("runc") and shutil.which("debootstrap") and \
-            os.path.exists("/usr/libexec/podman/catatonit"):
-        return None
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return ("podman is not installed and this is not root on Debian; fix: sudo apt-get install -y "
-                + " ".join(PACKAGES))
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in (["apt-get", "update", "-qq"],
-                 ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES]):
-        done = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=600, check=False)
-        if done.returncode:
-            return f"`{' '.join(argv)}` failed: {done.stderr.strip()[-400:]}"
-    return None
 
 
 class Container:
@@ -58,7 +40,7 @@ class Container:
 
     def __init__(self, settings: ServerSettings, name: str, log_path):
         self.settings, self.name, self.log_path = settings, name, log_path
-        self.environment = {**os.environ, **docker.environment("podman"), "TRITON_ADMIN_KEY": ADMIN_KEY}
+        self.environment = {**os.environ, **engines.environment("podman"), "TRITON_ADMIN_KEY": ADMIN_KEY}
         argv = [sys.executable, "-m", "tritonkit.server", "--container", "--engine", "podman", "--name", name,
                 "--http-port", str(settings.http_port), "--grpc-port", str(settings.grpc_port),
                 "--metrics-port", str(settings.metrics_port)]
@@ -83,11 +65,11 @@ class Container:
 
 @pytest.fixture(scope="module")
 def container(tmp_path_factory) -> Container:
-    why = _install_podman()
+    why = tools.install(["podman"])  # test setup: apt-get as root, else a skip that says why
     if why is not None:
         pytest.skip(why)
     log_path = tmp_path_factory.mktemp("container") / "container.log"
-    environment = {**os.environ, **docker.environment("podman")}
+    environment = {**os.environ, **engines.environment("podman")}
     started = time.monotonic()
     build = subprocess.run([sys.executable, "-m", "tritonkit.server", "--container", "--engine", "podman",
                             "--build-only"], env=environment, capture_output=True, text=True, cwd=paths.root(),

@@ -15,9 +15,9 @@ from conftest import ADMIN_KEY
 
 from tritonkit.client.health import wait_until_ready
 from tritonkit.server.ports import free_ports
-from tritonkit.server.process import TritonServer
 from tritonkit.server.settings import ServerSettings
-from tritonkit.server.watchdog import child_running, stubs_of, tritonserver_of
+from tritonkit.server.supervisor.process import TritonServer
+from tritonkit.server.supervisor.procfs import child_running, stubs_of, tritonserver_of
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ GONE_WITHIN_S = 40  # tritonserver gets SIGTERM and up to --exit-timeout-secs (1
 OWNER = f"""
 import sys, time
 from pathlib import Path
-from tritonkit.server.process import TritonServer
+from tritonkit.server.supervisor.process import TritonServer
 from tritonkit.server.settings import ServerSettings
 repository, mode, log, http, grpc, metrics = sys.argv[1:]
 settings = ServerSettings(admin_key={ADMIN_KEY!r}, http_port=int(http), grpc_port=int(grpc), metrics_port=int(metrics),
@@ -150,7 +150,7 @@ def test_tritonserver_and_its_stubs_never_preempt_the_front(server):
     # SCHED_BATCH: a tritonserver thread or stub that wakes does not switch the front out in the middle of its event
     # loop; the front, which answers every request and refusal, keeps the ordinary policy (process.py).
     tritonserver = tritonserver_of(server.pid)
-    front = child_running(server.pid, b".server.guard\0")  # python -m tritonkit.server.guard
+    front = child_running(server.pid, b".server.front\0")  # python -m tritonkit.server.front
     stubs = stubs_of(tritonserver) if tritonserver else []
     assert tritonserver and front and stubs
     assert policies(tritonserver) == {os.SCHED_BATCH}

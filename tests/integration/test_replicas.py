@@ -18,10 +18,10 @@ from collections.abc import Iterator
 import pytest
 from conftest import running_replicas
 
-from tritonkit import paths
+from tritonkit import paths, tools
 from tritonkit.deploy import drill
-from tritonkit.deploy.replicas import Replicas, install_tools, query
-from tritonkit.server.watchdog import stubs_of, tritonserver_of
+from tritonkit.deploy.replicas import Replicas, query
+from tritonkit.server.supervisor.procfs import stubs_of, tritonserver_of
 
 DASHBOARD = paths.root() / "deploy" / "kubernetes" / "monitoring" / "grafana-dashboard.json"
 READY_TIMEOUT_S = 300  # every model loads in each replica, on 2 cores shared with the session server
@@ -29,7 +29,7 @@ READY_TIMEOUT_S = 300  # every model loads in each replica, on 2 cores shared wi
 
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory) -> Iterator[Replicas]:
-    why = install_tools()
+    why = tools.install(["haproxy", "prometheus"])  # test setup: apt-get as root, else a skip saying why
     if why is not None:
         pytest.skip(why)
     yield from running_replicas(tmp_path_factory.mktemp("replicas"), READY_TIMEOUT_S)

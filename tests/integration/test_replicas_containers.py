@@ -15,17 +15,17 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import running_replicas
-from test_container import _install_podman
 
+from tritonkit import tools
 from tritonkit.deploy import drill
-from tritonkit.deploy.replicas import Replicas, container_cpu_limit, install_tools
+from tritonkit.deploy.replicas import Replicas, container_cpu_limit
 
 READY_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
 def container_replicas(tmp_path_factory) -> Iterator[Replicas]:
-    why = install_tools() or _install_podman()
+    why = tools.install(["haproxy", "prometheus", "podman"])
     if why is not None:
         pytest.skip(why)
     yield from running_replicas(tmp_path_factory.mktemp("container-replicas"), READY_TIMEOUT_S, containers=True,

@@ -14,7 +14,7 @@ import uuid
 import pytest
 from conftest import serving
 
-from tritonkit.server import shm
+from tritonkit.server.supervisor import shm
 
 pytestmark = pytest.mark.integration
 MAPPER = "import mmap, sys, time\nf = open(sys.argv[1], 'r+b'); m = mmap.mmap(f.fileno(), 4096); print('mapped', " \

@@ -23,7 +23,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 from conftest import READY_TIMEOUT_S, launch
 
-from tritonkit.server.watchdog import orphans_of, stubs_of, tritonserver_of
+from tritonkit.server.supervisor.procfs import orphans_of, stubs_of, tritonserver_of
 
 pytestmark = pytest.mark.integration
 

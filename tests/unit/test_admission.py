@@ -1,16 +1,15 @@
 """The front's admission limits come from the served configs; a refusal is counted out; gRPC names the model cheaply."""
 
-import json
 
 import numpy as np
 import pytest
 from tritonclient.grpc import service_pb2
 
 from tritonkit import paths
-from tritonkit.server import admission
-from tritonkit.server.command import PrivatePorts
-from tritonkit.server.embedded import guard_command
-from tritonkit.server.grpc_guard import model_name
+from tritonkit.server.command import PrivatePorts, front_command
+from tritonkit.server.front import __main__ as front
+from tritonkit.server.front import admission
+from tritonkit.server.front.grpc_guard import model_name
 from tritonkit.server.settings import ServerSettings
 
 
@@ -88,10 +87,9 @@ def test_grpc_reads_the_model_name_without_parsing_the_tensors():
     assert model_name(service_pb2.ModelInferRequest(id="only-an-id").SerializeToString()) == ""
 
 
-def test_the_launcher_gives_the_front_the_limits(limits):
+def test_the_front_reads_the_limits_of_the_repositories_the_launcher_names(limits):
     settings = ServerSettings(admin_key="a" * 24)
-    argv = guard_command(settings, PrivatePorts(1, 2, 3))
-    given = json.loads(argv[argv.index("--admission") + 1])
-    assert given == {"limits": limits, "steps": admission.steps(paths.repositories())}
-    gate = admission.Admission.from_json(argv[argv.index("--admission") + 1])
+    args = front.parse_args(front_command(settings, PrivatePorts(1, 2, 3))[3:])
+    assert args.repositories == [path.resolve() for path in paths.repositories()]
+    gate = admission.Admission.from_repositories(args.repositories)
     assert gate.limits == limits and gate.steps["text_embedding"] == ("minilm_tokenizer", "minilm_encoder")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tritonkit.bench import analyze
-from tritonkit.server import embedded
+from tritonkit.server.supervisor import embedded
 
 
 def test_the_config_launches_the_embedded_server_with_its_backends_and_environment(tmp_path):

@@ -7,7 +7,7 @@ import sys
 import onnxruntime as ort
 import pytest
 
-from tritonkit.server.embedded import BACKENDS_SOURCE, pytriton_root
+from tritonkit.server.supervisor.embedded import BACKENDS_SOURCE, pytriton_root
 
 
 @pytest.fixture(scope="module")

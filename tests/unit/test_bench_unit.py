@@ -9,7 +9,7 @@ import time
 
 from tritonkit.bench import cpu, loadgen, report
 from tritonkit.bench.__main__ import unbatched_repositories
-from tritonkit.server import guard
+from tritonkit.server.front import __main__ as front_main
 
 
 def test_closed_loop_counts_errors_and_keeps_the_first():
@@ -99,7 +99,7 @@ def test_report_names_idle_time_when_the_cpu_a_request_fits_a_missed_goal():
 
 def test_cpu_shares_name_the_front_and_the_launcher():
     # Stand-ins with the front's and the launcher's module names as their last argument (python -m puts it there).
-    front = guard.__name__
+    front = front_main.__spec__.parent  # python -m tritonkit.server.front
     launcher = front.rsplit(".", 1)[0]
     names = {}
     for module in (front, launcher):

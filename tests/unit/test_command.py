@@ -2,8 +2,8 @@ import re
 import subprocess
 
 from tritonkit.server.command import PrivatePorts, tritonserver_args
-from tritonkit.server.embedded import pytriton_root
 from tritonkit.server.settings import ADMIN_HEADER, ServerSettings
+from tritonkit.server.supervisor.embedded import pytriton_root
 
 KEY = "a" * 24
 

@@ -10,10 +10,11 @@ import pytest
 import tomllib
 
 from tritonkit import paths
-from tritonkit.server import docker
-from tritonkit.server.embedded import EmbeddedServerError, default_backend_directory, embedded_command, pytriton_root
-from tritonkit.server.process import TritonServer
+from tritonkit.server.errors import EmbeddedServerError
 from tritonkit.server.settings import ServerSettings
+from tritonkit.server.supervisor import container
+from tritonkit.server.supervisor.embedded import default_backend_directory, embedded_command, pytriton_root
+from tritonkit.server.supervisor.process import TritonServer
 
 SETTINGS = ServerSettings(admin_key="b" * 24, http_port=9100, grpc_port=9101, metrics_port=9102)
 
@@ -29,8 +30,8 @@ def _without(args, prefixes):
 def test_docker_run_starts_the_images_launcher_with_the_embedded_launchers_flags():
     # The same settings give the same launcher flags in both places; only the host (the image's HOST=0.0.0.0)
     # and the repositories (baked into the image) are the image's.
-    command = docker.run_command(SETTINGS)
-    in_docker = command[command.index(docker.LOCAL_TAG) + 1 :]
+    command = container.run_command(SETTINGS)
+    in_docker = command[command.index(container.LOCAL_TAG) + 1 :]
     embedded = TritonServer(SETTINGS, launcher=True).commands()[0]
     assert embedded[:3] == [sys.executable, "-m", "tritonkit.server"]
     assert _without_options(embedded[3:], ("--host", "--model-repository")) == in_docker
@@ -50,7 +51,7 @@ def _without_options(args, names):
 
 
 def test_docker_run_is_read_only_without_capabilities_and_takes_the_key_from_the_environment():
-    command = docker.run_command(SETTINGS)
+    command = container.run_command(SETTINGS)
     assert {"--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges"} <= set(command)
     assert any(arg.startswith("--tmpfs=/tmp:") for arg in command)
     assert command[command.index("-e") + 1] == "TRITON_ADMIN_KEY"  # the value stays out of `ps`
@@ -97,22 +98,22 @@ def test_the_gpu_overlay_serves_the_repositories_the_image_carries():
 
 
 def test_docker_run_publishes_ports_on_loopback_by_default():
-    command = docker.run_command(SETTINGS)
+    command = container.run_command(SETTINGS)
     published = [command[i + 1] for i, arg in enumerate(command) if arg == "-p"]
     assert published == ["127.0.0.1:9100:9100", "127.0.0.1:9101:9101", "127.0.0.1:9102:9102"]
 
 
 def test_docker_run_publishes_on_host_when_host_is_set():
-    command = docker.run_command(ServerSettings(admin_key="b" * 24, host="0.0.0.0"))
+    command = container.run_command(ServerSettings(admin_key="b" * 24, host="0.0.0.0"))
     assert "0.0.0.0:8000:8000" in command
 
 
 def test_dockerfile_base_image_matches_makefile_and_launcher():
     dockerfile = (paths.root() / "Dockerfile").read_text()
     makefile = (paths.root() / "Makefile").read_text()
-    assert re.search(r"^ARG TRITON_IMAGE=(\S+)$", dockerfile, re.M).group(1) == docker.DEFAULT_IMAGE
-    assert re.search(r"^TRITON_IMAGE \?= (\S+)$", makefile, re.M).group(1) == docker.DEFAULT_IMAGE
-    assert "24.10" in docker.DEFAULT_IMAGE  # the same core (2.51.0) as the embedded binary
+    assert re.search(r"^ARG TRITON_IMAGE=(\S+)$", dockerfile, re.M).group(1) == container.DEFAULT_IMAGE
+    assert re.search(r"^TRITON_IMAGE \?= (\S+)$", makefile, re.M).group(1) == container.DEFAULT_IMAGE
+    assert "24.10" in container.DEFAULT_IMAGE  # the same core (2.51.0) as the embedded binary
 
 
 @pytest.mark.parametrize(("engine", "base"), [("docker", "ngc"), ("podman", "local")])
@@ -159,8 +160,8 @@ sys.meta_path.insert(0, Refuse())
 def test_the_launcher_and_the_steps_import_only_what_the_image_installs():
     # The image has the NGC Python, the models and front extras and the tritonkit package: no pytriton, no
     # onnxruntime (tritonserver's own backend runs ONNX), no export or load-test packages.
-    modules = ["tritonkit.server.__main__", "tritonkit.server.process", "tritonkit.server.guard",
-               "tritonkit.server.grpc_guard", "tritonkit.server.watchdog", "tritonkit.steps.steps",
+    modules = ["tritonkit.server.__main__", "tritonkit.server.supervisor.process", "tritonkit.server.front.__main__",
+               "tritonkit.server.front.grpc_guard", "tritonkit.server.supervisor.watchdog", "tritonkit.steps.steps",
                "tritonkit.steps.texts", "tritonkit.steps.imaging", "tritonkit.steps.labels"]
     code = REFUSE.format(lacks=IMAGE_LACKS) + "".join(f"import {module}\n" for module in modules)
     code += "from tritonkit.server.__main__ import main\nraise SystemExit(main(['--dry-run']))\n"
@@ -180,11 +181,11 @@ def _site() -> list[str]:
 
 
 def test_docker_run_sets_a_cpu_limit_only_when_asked():
-    assert not any(arg.startswith("--cpus") for arg in docker.run_command(SETTINGS))
-    command = docker.run_command(SETTINGS, cpus=1.5)
-    assert "--cpus=1.5" in command and command.index("--cpus=1.5") < command.index(docker.LOCAL_TAG)
+    assert not any(arg.startswith("--cpus") for arg in container.run_command(SETTINGS))
+    command = container.run_command(SETTINGS, cpus=1.5)
+    assert "--cpus=1.5" in command and command.index("--cpus=1.5") < command.index(container.LOCAL_TAG)
     with pytest.raises(ValueError, match="above 0"):
-        docker.run_command(SETTINGS, cpus=0)
+        container.run_command(SETTINGS, cpus=0)
 
 
 @pytest.mark.parametrize(("value", "accepted"), [("1.5", True), ("0", False), ("-1", False), ("many", False)])
@@ -201,11 +202,9 @@ def test_cli_takes_a_positive_cpu_limit_for_the_container(value, accepted):
 
 
 def test_a_replica_container_passes_its_cpu_limit_to_the_container_launcher(monkeypatch, tmp_path):
-    from tritonkit.server import process
-
     spawned = []
-    monkeypatch.setattr(process, "spawn", lambda argv, **_: spawned.append(argv))
-    monkeypatch.setattr(docker.subprocess, "run", lambda *args, **kwargs: None)  # the `rm -f` of a leftover
-    docker.ContainerServer(SETTINGS, "replica", tmp_path / "log", "podman", cpus=1.5).start()
+    monkeypatch.setattr(container, "spawn", lambda argv, **_: spawned.append(argv))
+    monkeypatch.setattr(container.subprocess, "run", lambda *args, **kwargs: None)  # the `rm -f` of a leftover
+    container.ContainerServer(SETTINGS, "replica", tmp_path / "log", "podman", cpus=1.5).start()
     (argv,) = spawned
     assert argv[argv.index("--cpus") + 1] == "1.5"

@@ -5,9 +5,8 @@ import math
 
 import pytest
 
-from tritonkit.server.command import PrivatePorts
-from tritonkit.server.embedded import guard_command
-from tritonkit.server.guard import bad_request_body, is_misreported_parse_error, shape_error
+from tritonkit.server.command import PrivatePorts, front_command
+from tritonkit.server.front.http_guard import bad_request_body, is_misreported_parse_error, shape_error
 from tritonkit.server.settings import ServerSettings
 
 TRITON_PARSE_ERROR = json.dumps({"error": "failed to parse the request JSON buffer: Invalid value. at 0"}).encode()
@@ -34,7 +33,7 @@ def test_rewritten_body_survives_a_body_that_is_not_json():
 
 def test_guard_listens_on_the_public_ports_and_forwards_to_loopback():
     settings = ServerSettings(admin_key="k" * 20, host="::1", http_port=9000, grpc_port=9001, metrics_port=9002)
-    command = guard_command(settings, PrivatePorts(45678, 45679, 45680))
+    command = front_command(settings, PrivatePorts(45678, 45679, 45680))
     assert command[3:15] == ["--listen", "[::1]:9000", "--upstream", "http://127.0.0.1:45678",
                              "--grpc-listen", "[::1]:9001", "--grpc-upstream", "127.0.0.1:45679",
                              "--metrics-listen", "[::1]:9002", "--metrics-upstream", "http://127.0.0.1:45680/metrics"]

@@ -50,6 +50,6 @@ def test_tools_start_outside_the_project_and_say_where_to_point_them(tmp_path):
 def test_the_runtime_folder_moves_for_a_read_only_project(monkeypatch, tmp_path):
     monkeypatch.setenv("TRITONKIT_RUNTIME", str(tmp_path / "runtime"))
     assert paths.runtime() == tmp_path / "runtime"
-    from tritonkit.server.embedded import default_backend_directory
+    from tritonkit.server.supervisor.embedded import default_backend_directory
 
     assert default_backend_directory() == tmp_path / "runtime" / "backends"

@@ -8,10 +8,10 @@ import re
 import pytest
 import yaml
 
-from tritonkit import paths
+from tritonkit import paths, tools
 from tritonkit.deploy import replicas
 from tritonkit.deploy.replicas import Layout, haproxy_config, prometheus_config
-from tritonkit.server.settings import SettingsError
+from tritonkit.server.errors import SettingsError
 
 KEY = "unit-tests-admin-key-0123"
 KUBERNETES = paths.root() / "deploy" / "kubernetes"
@@ -65,8 +65,8 @@ def test_a_bad_layout_is_refused_with_the_fix(count, ports, message):
 
 
 def test_a_missing_tool_is_named_with_the_install_command(monkeypatch, tmp_path, layout):
-    monkeypatch.setattr(replicas.shutil, "which", lambda program: None)
-    with pytest.raises(replicas.ToolMissing, match="haproxy and prometheus not found.*apt-get install"):
+    monkeypatch.setattr(tools.shutil, "which", lambda program: None)
+    with pytest.raises(tools.ToolMissing, match=r"haproxy missing: run `make tools` .*apt-get install .*haproxy"):
         replicas.Replicas(layout, tmp_path)
 
 
@@ -76,7 +76,7 @@ def test_each_replica_container_leaves_headroom_for_a_restarting_one(cpus, limit
 
 
 def test_replicas_as_containers_get_the_limit_unless_told_otherwise(monkeypatch, tmp_path, layout):
-    monkeypatch.setattr(replicas.docker, "engine", lambda choice: "podman")
-    monkeypatch.setattr(replicas.shutil, "which", lambda program: f"/usr/bin/{program}")
+    monkeypatch.setattr(replicas.container, "engine", lambda choice: "podman")
+    monkeypatch.setattr(tools.shutil, "which", lambda program: f"/usr/bin/{program}")
     assert replicas.Replicas(layout, tmp_path, containers=True).container_cpus == replicas.container_cpu_limit()
     assert replicas.Replicas(layout, tmp_path, containers=True, container_cpus=1.0).container_cpus == 1.0

@@ -1,6 +1,7 @@
 import pytest
 
-from tritonkit.server.settings import LOOPBACK, ServerSettings, SettingsError
+from tritonkit.server.errors import SettingsError
+from tritonkit.server.settings import LOOPBACK, ServerSettings
 
 KEY = "k" * 20
 

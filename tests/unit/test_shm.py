@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tritonkit.server import shm
+from tritonkit.server.supervisor import shm
 
 MAPPER = """
 import mmap, sys, time

@@ -1,4 +1,5 @@
-"""The watchdog's pieces without a server: finding stubs in /proc, the health file, what the guard answers."""
+"""The watchdog's pieces without a server: finding stubs in /proc, the health file, what the front answers, the
+events it reports, and how the supervisor applies them."""
 
 import dataclasses
 import json
@@ -8,16 +9,18 @@ import subprocess
 import sys
 import time
 
-from tritonkit.server.guard import Health
-from tritonkit.server.watchdog import (
+from tritonkit.server.health import Health, HealthState
+from tritonkit.server.settings import ServerSettings
+from tritonkit.server.supervisor.process import TritonServer
+from tritonkit.server.supervisor.procfs import clear_orphans, reread, stubs_of
+from tritonkit.server.supervisor.watchdog import (
     CAUSES,
     EMBEDDED_STUB_BACKENDS,
     NATIVE_STUB_BACKENDS,
-    HealthFile,
+    Down,
+    Recovered,
     Watchdog,
-    _reread,
-    clear_orphans,
-    stubs_of,
+    Watched,
 )
 from tritonkit.steps.heartbeat import Heartbeat, busy_for
 
@@ -40,13 +43,13 @@ def test_stubs_are_found_under_their_parent_with_model_version_and_state(tmp_pat
         time.sleep(0.2)
         assert stubs_of(parent.pid)[0].state == "T"  # what the watchdog reads as a stopped stub
         # Between full walks the watchdog re-reads the stubs it knows: the state is fresh, another parent's is not its
-        assert _reread([stub], parent.pid) == [dataclasses.replace(stub, state="T")]
-        assert _reread([stub], os.getpid()) == []
+        assert reread([stub], parent.pid) == [dataclasses.replace(stub, state="T")]
+        assert reread([stub], os.getpid()) == []
         os.kill(stub.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while _reread([stub], parent.pid)[0].state != "Z" and time.monotonic() < deadline:  # unreaped: a zombie
+        while reread([stub], parent.pid)[0].state != "Z" and time.monotonic() < deadline:  # unreaped: a zombie
             time.sleep(0.05)
-        assert _reread([stub], parent.pid)[0].state == "Z"
+        assert reread([stub], parent.pid)[0].state == "Z"
     finally:
         parent.kill()
         parent.wait()
@@ -82,7 +85,7 @@ def test_the_stubs_a_killed_tritonserver_left_are_killed_and_their_shared_memory
 
 def test_health_file_and_guard_agree_on_what_is_down(tmp_path):
     path = tmp_path / "health.json"
-    health = HealthFile(path)
+    health = HealthState(path)
     guard = Health(path)
     assert guard.refusal("/v2/health/ready") is None and guard.live() is True
     health.down |= {"minilm_tokenizer", "text_sentiment"}
@@ -125,28 +128,56 @@ CONFIGS = {  # what tritonserver's /v2/models/<name>/config answers, trimmed to 
 }
 
 
-def _learned(tmp_path, stub_backends):
-    health = HealthFile(tmp_path / "health.json")
-    watchdog = Watchdog(server_pid=os.getpid(), http_url="http://unused", admin_key="k" * 20, health=health,
+def _learned(stub_backends):
+    events = []
+    watchdog = Watchdog(server_pid=os.getpid(), http_url="http://unused", admin_key="k" * 20, emit=events.append,
                         stub_backends=stub_backends)
     watchdog._request = lambda path, body, timeout_s=10.0: (  # the one call that needs a server
         [{"name": name, "version": "1", "state": "READY"} for name in CONFIGS] if path == "/v2/repository/index"
         else CONFIGS[path.split("/")[3]])
     watchdog._ready_versions()
-    return watchdog, Health(tmp_path / "health.json").metrics()
+    return watchdog, events
 
 
-def test_every_watched_model_has_its_recovery_counters_from_zero(tmp_path):
+def test_the_watchdog_announces_every_model_it_watches_and_nothing_else():
+    watchdog, events = _learned(EMBEDDED_STUB_BACKENDS)
+    assert [(type(e), e.model) for e in events] == [(Watched, "minilm_sentiment"), (Watched, "minilm_tokenizer")]
+    assert [watchdog._instances[m] for m in CONFIGS] == [1, 2, 0]
+    assert watchdog._dependents == {"minilm_tokenizer": {"text_sentiment"}, "minilm_sentiment": {"text_sentiment"}}
+
+
+def test_a_native_tritonserver_runs_onnx_models_in_process_so_only_python_models_are_watched():
+    watchdog, events = _learned(NATIVE_STUB_BACKENDS)
+    assert [e.model for e in events] == ["minilm_tokenizer"]
+    assert [watchdog._instances[m] for m in CONFIGS] == [1, 0, 0]
+
+
+class _Running:
+    """Stands for tritonserver's Popen in the supervisor's bookkeeping: only its pid is read here."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def poll(self):
+        return None
+
+
+def test_the_supervisor_applies_events_to_the_health_the_front_reads_and_drops_a_replaced_servers():
+    server = TritonServer(ServerSettings(admin_key="k" * 20, http_guard=False))
+    server.processes = [_Running(4242)]
+    front = Health(server.health_file)
+    for model in ("minilm_tokenizer", "minilm_sentiment"):
+        assert server._apply(Watched(4242, model=model)) is None
     # Prometheus sees no increase in a counter series that first appears at 1: the first recovery would be lost.
-    watchdog, metrics = _learned(tmp_path, EMBEDDED_STUB_BACKENDS)
     for model in ("minilm_tokenizer", "minilm_sentiment"):
         for cause in CAUSES:
-            assert f'tritonkit_model_recoveries_total{{model="{model}",cause="{cause}"}} 0' in metrics
-    assert 'model="text_sentiment"' not in metrics  # an ensemble has no stub
-    assert [watchdog._expected(m) for m in CONFIGS] == [1, 2, 0]
-
-
-def test_a_native_tritonserver_runs_onnx_models_in_process_so_only_python_models_are_watched(tmp_path):
-    watchdog, metrics = _learned(tmp_path, NATIVE_STUB_BACKENDS)
-    assert [watchdog._expected(m) for m in CONFIGS] == [1, 0, 0]
-    assert 'model="minilm_sentiment"' not in metrics
+            assert f'tritonkit_model_recoveries_total{{model="{model}",cause="{cause}"}} 0' in front.metrics()
+    assert 'model="text_sentiment"' not in front.metrics()  # an ensemble has no stub
+    affected = frozenset({"minilm_tokenizer", "text_sentiment"})
+    server._apply(Down(4242, model="minilm_tokenizer", cause="died", models=affected))
+    assert front.down() == ["minilm_tokenizer", "text_sentiment"]
+    server._apply(Recovered(4241, model="minilm_tokenizer", cause="died", models=affected))  # an older server's
+    assert front.down() == ["minilm_tokenizer", "text_sentiment"]
+    server._apply(Recovered(4242, model="minilm_tokenizer", cause="died", models=affected))
+    assert front.down() == [] and front.live() is True
+    assert 'tritonkit_model_recoveries_total{model="minilm_tokenizer",cause="died"} 1' in front.metrics()

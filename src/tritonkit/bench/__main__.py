@@ -35,8 +35,9 @@ from tritonkit.client import metrics
 from tritonkit.export.pipeline import pytorch_weights_path
 from tritonkit.export.repository.record import RECORD_NAME
 from tritonkit.server.ports import free_ports
-from tritonkit.server.process import TritonServer
 from tritonkit.server.settings import ServerSettings
+from tritonkit.server.supervisor.base import ServerProcess
+from tritonkit.server.supervisor.process import TritonServer
 
 ADMIN_KEY = "bench-admin-key-not-secret"
 SERVER_READY_TIMEOUT_S = 300  # two servers and two baselines load at once on the server CPUs
@@ -75,7 +76,7 @@ class Fleet:
     def __init__(self, server_cpus: str, logs: Path):
         self.server_cpus, self.logs = server_cpus, logs
         self.processes: list[subprocess.Popen] = []
-        self.servers: list[TritonServer] = []
+        self.servers: list[ServerProcess] = []
 
     def start(self, name: str, argv: list[str], env: dict | None = None) -> Path:
         log = self.logs / f"{name}.log"

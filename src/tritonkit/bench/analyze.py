@@ -7,7 +7,7 @@ loads each and measures it with perf_analyzer at each concurrency. Its results (
 summary go to ``reports/analyze/``.
 
 Model Analyzer pins ``tritonclient[all]==2.51.0`` (grpcio<1.68, protobuf<5), which clash with the project's pins, so
-it is installed into a virtual environment of its own under ``.triton/analyze/`` on first use (about 90 s, 620 MB).
+``make tools`` installs it into a virtual environment of its own under ``.triton/analyze/`` (about 90 s, 620 MB).
 perf_analyzer comes from ``make perf``'s (``bench/perf.py``). Each point takes about a minute here: perf_analyzer
 measures until two windows agree within ``--stability`` percent, which a shared 2-core machine makes slow, so the
 default sweep is small; widen it with the flags.
@@ -21,29 +21,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tritonkit import paths
-from tritonkit.bench.perf import ensure_perf_analyzer, install_tool
-from tritonkit.server import embedded
+from tritonkit import tools
+from tritonkit.bench.perf import ensure_perf_analyzer
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import LOOPBACK
-
-MODEL_ANALYZER_PINS = (
-    "triton-model-analyzer==1.51.0",  # the release that matches the embedded tritonserver 2.51
-    "tritonclient[all]==2.51.0",  # what model-analyzer 1.51 resolves with (grpcio<1.68, protobuf<5, numpy<2)
-)
+from tritonkit.server.supervisor import embedded
 
 
-def analyze_dir() -> Path:
-    return paths.root() / ".triton" / "analyze"
-
-
-def ensure_model_analyzer(directory: Path | None = None) -> Path:
-    """The ``model-analyzer`` executable; installs it into its own virtual environment on first use."""
-    venv = (directory or analyze_dir()) / "venv"
-    executable = venv / "bin" / "model-analyzer"
-    if not executable.exists():
-        install_tool(venv, list(MODEL_ANALYZER_PINS), "Model Analyzer", "about 90 s")
-    return executable
+def ensure_model_analyzer() -> Path:
+    """The ``model-analyzer`` executable (``ToolMissing`` when ``make tools`` has not installed it)."""
+    return tools.require("model-analyzer")
 
 
 def config(args: argparse.Namespace, perf_analyzer: Path, out: Path) -> dict:
@@ -116,11 +103,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: not in {args.repository}: {', '.join(missing)}; fix: name a model folder there "
               "(`make export` writes them)", file=sys.stderr)
         return 2
-    analyzer = ensure_model_analyzer()
+    try:
+        analyzer, perf_analyzer = ensure_model_analyzer(), ensure_perf_analyzer()
+    except tools.ToolMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "config.yaml"
-    config_path.write_text(json.dumps(config(args, ensure_perf_analyzer(), out), indent=1))
+    config_path.write_text(json.dumps(config(args, perf_analyzer, out), indent=1))
     points = (len(args.instance_count) * len(args.max_batch_size) * len(args.queue_delay_us) + 1) * len(
         args.concurrency)
     print(f"analyze: {points} measurements per model (about a minute each here); Model Analyzer's log follows",

@@ -27,8 +27,8 @@ def _label(pid: int) -> str:
     program = os.path.basename(argv[0].decode())
     if program == "triton_python_backend_stub" and len(argv) > 1:
         return "stub " + Path(argv[1].decode()).parts[-3]  # <repository>/<model>/<version>/model.*
-    if any(arg.endswith(b"server.guard") for arg in argv):
-        return "front (HTTP and gRPC)"  # tritonkit.server.guard
+    if any(arg.endswith(b"server.front") for arg in argv):
+        return "front (HTTP and gRPC)"  # python -m tritonkit.server.front
     if any(arg.endswith(b"tritonkit.server") for arg in argv):
         return "launcher (watchdog)"
     return program

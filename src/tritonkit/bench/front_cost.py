@@ -21,8 +21,8 @@ import tritonclient.http as httpclient
 
 from tritonkit import paths
 from tritonkit.server.ports import free_ports
-from tritonkit.server.process import TritonServer
 from tritonkit.server.settings import ServerSettings
+from tritonkit.server.supervisor.process import TritonServer
 
 MODEL = "diabetes_regressor"
 ADMIN_KEY = "front-cost-admin-key"

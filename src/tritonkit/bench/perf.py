@@ -8,7 +8,7 @@ endpoint and protocol, and ``PERF.md`` with throughput and latency percentiles p
 
 perf_analyzer 2.51.0 is the binary the ``tritonclient==2.51.0`` manylinux wheel carries (later wheels need a newer
 glibc or ship none); its pins clash with the project's ``tritonclient``, so it is installed into a virtual
-environment of its own under ``.triton/perf/`` on first use (about 20 s). It links ``libb64.so.0d`` and
+environment of its own under ``.triton/perf/`` by ``make tools`` (about 20 s). It links ``libb64.so.0d`` and
 ``libcudart.so.12`` (no GPU is used), which the ``nvidia-pytriton`` wheel already carries under renamed files;
 ``.triton/perf/lib`` links them under their plain names, and ``.triton/perf/bin/perf_analyzer`` runs the binary with
 them on ``LD_LIBRARY_PATH``.
@@ -29,14 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tritonkit import catalog, paths
+from tritonkit import catalog, tools
 from tritonkit.client.health import ServerNotReady, wait_until_ready
 from tritonkit.loadtest.overload import ENDPOINTS
 from tritonkit.loadtest.soak import machine
-from tritonkit.server import embedded
 from tritonkit.server.settings import ADMIN_HEADER, GRPC_ADMIN_HEADER, ServerSettings
+from tritonkit.server.supervisor import embedded
 
-PERF_ANALYZER_PIN = "tritonclient==2.51.0"  # the last wheel with a perf_analyzer for glibc 2.36 (2.52-2.60: 2.38)
 LIBRARIES = {"libb64.so.0d": "libb64-*.so.0d", "libcudart.so.12": "libcudart-*.so.12*"}
 SAMPLES = 32  # distinct inputs per endpoint, cycled by perf_analyzer
 PROTOCOLS = ("http", "grpc")
@@ -44,18 +43,15 @@ PROTOCOLS = ("http", "grpc")
 COMPARABLE = {**dict.fromkeys(catalog.SENTIMENT_ENDPOINTS, "TEXT"), "digit_classifier": "IMAGE"}
 
 
-def perf_dir() -> Path:
-    return paths.root() / ".triton" / "perf"
-
-
-def ensure_perf_analyzer(directory: Path | None = None) -> Path:
+def ensure_perf_analyzer() -> Path:
     """A perf_analyzer that runs as it is (``.triton/perf/bin/perf_analyzer``, a wrapper that puts the libraries it
-    links on ``LD_LIBRARY_PATH``, so Model Analyzer can run it too); installs it on first use."""
-    directory = directory or perf_dir()
-    venv = directory / "venv"
-    binary = venv / "bin" / "perf_analyzer"
-    if not binary.exists():
-        install_tool(venv, [PERF_ANALYZER_PIN], "perf_analyzer", "about 20 s")
+    links on ``LD_LIBRARY_PATH``, so Model Analyzer can run it too).
+
+    Raises:
+        ToolMissing: perf_analyzer is not installed (``make tools`` installs it).
+    """
+    binary = tools.require("perf-analyzer")
+    directory = binary.parent.parent.parent  # .triton/perf/venv/bin/perf_analyzer
     lib = directory / "lib"
     lib.mkdir(parents=True, exist_ok=True)
     carried = embedded.pytriton_libs()
@@ -73,14 +69,6 @@ def ensure_perf_analyzer(directory: Path | None = None) -> Path:
                        f'exec "{binary}" "$@"\n')
     wrapper.chmod(0o755)
     return wrapper
-
-
-def install_tool(venv: Path, pins: list[str], what: str, duration: str) -> None:
-    """A virtual environment of its own for a tool whose pins clash with the project's, saying so while it works."""
-    print(f"installing {what} ({', '.join(pins)}) into {venv} (first run only, {duration})...", file=sys.stderr,
-          flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", *pins], check=True)
 
 
 def input_data(endpoint: str, samples: int = SAMPLES) -> dict:
@@ -240,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no server answers at {settings.http_url}; fix: start one (`make serve`, with the same "
               "TRITON_ADMIN_KEY and ports), then run this again", file=sys.stderr)
         return 2
-    binary = ensure_perf_analyzer()
+    try:
+        binary = ensure_perf_analyzer()
+    except tools.ToolMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "data").mkdir(exist_ok=True)
     results: dict[tuple[str, str], list[dict]] = {}

@@ -24,10 +24,11 @@ if TYPE_CHECKING:  # the real names for type checkers; at run time __getattr__ l
         Forbidden,
         InvalidInput,
         ModelNotFound,
+        ServerNotReady,
         ServerUnavailable,
         Timeout,
     )
-    from tritonkit.client.health import ServerNotReady, wait_until_ready
+    from tritonkit.client.health import wait_until_ready
 
 _EXPORTS = {
     "Client": "tritonkit.client.client",
@@ -41,7 +42,7 @@ _EXPORTS = {
     "ModelNotFound": "tritonkit.client.errors",
     "ServerUnavailable": "tritonkit.client.errors",
     "Timeout": "tritonkit.client.errors",
-    "ServerNotReady": "tritonkit.client.health",
+    "ServerNotReady": "tritonkit.client.errors",
     "wait_until_ready": "tritonkit.client.health",
 }
 __all__ = [  # the same names as _EXPORTS (a unit test checks), written out for tools that read __all__

@@ -24,7 +24,14 @@ from tritonclient.utils import shared_memory as shm
 
 from tritonkit import catalog
 from tritonkit.client import _tensors, codec
-from tritonkit.client.errors import ClientClosed, ClientError, InvalidInput, ServerUnavailable, translate
+from tritonkit.client.errors import (
+    ClientClosed,
+    ClientError,
+    InvalidInput,
+    ServerNotReady,
+    ServerUnavailable,
+    translate,
+)
 
 ADMIN_HEADER = "triton-admin-key"
 GRPC_ADMIN_HEADER = f"triton-grpc-protocol-{ADMIN_HEADER}"  # Triton prefixes the key on gRPC
@@ -210,7 +217,7 @@ class BaseClient:
         start = time.monotonic()
         while not (yield from self._plan_is_ready()):
             if time.monotonic() - start > timeout_s:
-                raise ServerUnavailable(f"{self.url} was not ready after {timeout_s:g} s; is it running (make "
+                raise ServerNotReady(f"{self.url} was not ready after {timeout_s:g} s; is it running (make "
                                         "serve)? A model that failed to load keeps it unready: see its log")
             yield Pause(READY_POLL_S)
         return time.monotonic() - start

@@ -4,6 +4,7 @@ Exceptions::
 
     ClientError              anything the client reports
     ├── ServerUnavailable    connection refused or reset, HTTP 503, gRPC UNAVAILABLE: retried, then raised
+    │   └── ServerNotReady   not ready by a deadline (also a TimeoutError): the client's, the launcher's, the tests'
     ├── Timeout              the call took longer than timeout_s
     ├── ModelNotFound        the server has no such model (or version)
     ├── InvalidInput         the server refused the request (HTTP 4xx, INVALID_ARGUMENT); .message is its own
@@ -34,6 +35,11 @@ class ClientError(Exception):
 
 class ServerUnavailable(ClientError):
     """The server cannot be reached or is not ready (transient: retried with backoff first)."""
+
+
+class ServerNotReady(ServerUnavailable, TimeoutError):
+    """The server did not report ready within the deadline, or its process exited first (``health.wait_until_ready``
+    and ``Client.wait_until_ready`` both raise it)."""
 
 
 class Timeout(ClientError):

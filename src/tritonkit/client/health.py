@@ -1,4 +1,5 @@
-"""Readiness polling over Triton's HTTP health endpoint (standard library only)."""
+"""Readiness polling over Triton's HTTP health endpoint: the one waiter of the client, the launcher, the supervisor,
+the benchmark, the replicas and the tests (standard library only, but for the client's error tree)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+from tritonkit.client.errors import ServerNotReady
+
 POLL_INTERVAL_S = 0.2
-
-
-class ServerNotReady(TimeoutError):
-    """The server did not report ready within the deadline."""
 
 
 def is_ready(url: str, *, timeout_s: float = 1.0) -> bool:

@@ -34,7 +34,7 @@ from tritonkit.deploy.replicas import Layout, Replicas, ToolMissing, query, repl
 from tritonkit.loadtest import soak
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import ServerSettings
-from tritonkit.server.watchdog import tritonserver_of
+from tritonkit.server.supervisor.procfs import tritonserver_of
 
 RULE = "tritonkit_queue_ms_per_request"
 PUBLIC_ENDPOINTS = (*catalog.SENTIMENT_ENDPOINTS, *catalog.EMBEDDING_ENDPOINTS, "digit_classifier",

@@ -25,7 +25,6 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -35,17 +34,18 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tritonkit import paths
+from tritonkit import paths, tools
 from tritonkit.client.health import ServerNotReady
 from tritonkit.cpus import usable_cpus
-from tritonkit.server import docker
+from tritonkit.server.errors import NoEngine, SettingsError
 from tritonkit.server.ports import free_ports
-from tritonkit.server.process import READY_TIMEOUT_S, TritonServer, spawn
-from tritonkit.server.settings import ADMIN_HEADER, LOOPBACK, ServerSettings, SettingsError
+from tritonkit.server.settings import ADMIN_HEADER, LOOPBACK, ServerSettings
+from tritonkit.server.supervisor import container
+from tritonkit.server.supervisor.base import READY_TIMEOUT_S, ServerProcess
+from tritonkit.server.supervisor.process import TritonServer
+from tritonkit.server.supervisor.spawn import spawn
+from tritonkit.tools import ToolMissing
 
-TOOLS = {"haproxy": "haproxy", "prometheus": "prometheus"}  # program: Debian package
-INSTALL_HINT = ("install them with `sudo apt-get update && sudo apt-get install -y --no-install-recommends haproxy "
-                "prometheus` (Debian 12: HAProxy 2.6, Prometheus 2.42)")
 RULES = Path("deploy/kubernetes/monitoring/tritonkit-rules.yml")
 SCRAPE_INTERVAL_S = 2  # the recording rule's rate() windows (1m) hold 30 samples at this interval
 CHECK_INTERVAL_MS = 200  # how long a dead tritonserver can get requests before HAProxy takes it out
@@ -55,35 +55,6 @@ MAX_REPLICA_RESTARTS = 5  # launcher restarts per replica before giving up (a cr
 # starting beside a busy one got 0.01-0.3 of a CPU at equal weights (cgroups measured, README "Replicas here"), its
 # Python stubs missed the backend's 1-second health window, and Triton 2.51 aborted while loading.
 RESTART_HEADROOM_CPUS = 0.5
-
-
-class ToolMissing(RuntimeError):
-    """HAProxy or Prometheus is not installed; the message names the fix."""
-
-
-def missing_tools() -> list[str]:
-    return [program for program in TOOLS if shutil.which(program) is None]
-
-
-def install_tools() -> str | None:
-    """Installs the missing tools from Debian's packages where this process may (root and apt-get, as in CI).
-
-    Returns None when both are there afterwards, else why not (for a test to skip with).
-    """
-    missing = missing_tools()
-    if not missing:
-        return None
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return f"{' and '.join(missing)} not installed, and this is not root on Debian; {INSTALL_HINT}"
-    packages = [TOOLS[program] for program in missing]
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends",
-                                               *packages]):
-        done = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=600, check=False)
-        if done.returncode:
-            return f"`{' '.join(argv)}` failed ({done.returncode}): {done.stderr.strip()[-500:]}"
-    still = missing_tools()
-    return f"{' and '.join(still)} still missing after apt-get install" if still else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,15 +179,14 @@ class Replicas:
 
     def __init__(self, layout: Layout, run_dir: Path, *, containers: bool = False, engine: str = "auto",
                  container_cpus: float | None = None):
-        missing = missing_tools()
-        if missing:
-            raise ToolMissing(f"{' and '.join(missing)} not found on PATH; {INSTALL_HINT}")
+        for tool in ("haproxy", "prometheus"):
+            tools.require(tool)  # ToolMissing names `make tools` and the apt-get line
         self.layout = layout
         self.run_dir = run_dir
-        self.containers = containers  # each replica the image in a container (docker.ContainerServer)
-        self.engine = docker.engine(engine) if containers else ""
+        self.containers = containers  # each replica the image in a container (container.ContainerServer)
+        self.engine = container.engine(engine) if containers else ""
         self.container_cpus = container_cpus or container_cpu_limit()  # each container's --cpus
-        self.servers: list[TritonServer | docker.ContainerServer] = []
+        self.servers: list[ServerProcess] = []
         self.restarts = [0] * len(layout.replicas)
         self.haproxy: subprocess.Popen | None = None
         self.prometheus: subprocess.Popen | None = None
@@ -252,11 +222,11 @@ class Replicas:
         if built.returncode:
             raise RuntimeError(f"the image did not build; see {self.log_path('image')}")
 
-    def _launch(self, index: int) -> TritonServer | docker.ContainerServer:
+    def _launch(self, index: int) -> ServerProcess:
         settings, log = self.layout.replicas[index], self.log_path(replica_name(index))
         if self.containers:
             name = f"tritonkit-{replica_name(index)}-{self.layout.http_port}"
-            return docker.ContainerServer(settings, name, log, self.engine, cpus=self.container_cpus).start()
+            return container.ContainerServer(settings, name, log, self.engine, cpus=self.container_cpus).start()
         return TritonServer(settings, launcher=True, log_path=log).start()
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
@@ -434,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         replicas = Replicas(layout, args.run_dir or paths.root() / ".triton" / "replicas", containers=args.containers,
                             container_cpus=args.container_cpus)
-    except (ToolMissing, docker.NoEngine) as exc:
+    except (ToolMissing, NoEngine) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not key:

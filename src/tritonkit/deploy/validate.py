@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from tritonkit import paths
+from tritonkit.tools import ToolMissing
 
 KUBERNETES_VERSION = "1.32"  # the kubectl on these machines; schemas of 1.25-1.37 are bundled
 HEALTH = {"startupProbe": "/v2/health/ready", "readinessProbe": "/v2/health/ready", "livenessProbe": "/v2/health/live"}
@@ -39,10 +40,6 @@ KSERVE_KINDS = {("serving.kserve.io/v1beta1", "InferenceService"): "V1beta1Infer
 PRIMITIVES = {"str": (str,), "int": (int,), "bool": (bool,), "float": (int, float), "object": (object,),
               "datetime": (str,), "V1Time": (str,),
               "V1beta1MetricQuantity": (str, int, float)}  # a Kubernetes quantity: "50", 50 or "500m"
-
-
-class ToolMissing(RuntimeError):
-    """kubectl or kubernetes-validate is not installed; the message says how to get it."""
 
 
 def kustomizations(root: Path) -> list[Path]:

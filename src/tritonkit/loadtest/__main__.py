@@ -23,8 +23,8 @@ from tritonkit.client import Client, metrics
 from tritonkit.client.health import is_ready
 from tritonkit.loadtest import slo
 from tritonkit.server.ports import free_ports
-from tritonkit.server.process import TritonServer
 from tritonkit.server.settings import ServerSettings
+from tritonkit.server.supervisor.process import TritonServer
 
 HERE = Path(__file__).resolve().parent  # locustfile.py and locust.conf ship in the package
 USER_CLASSES = ("MixedUser", "SentimentUser", "LstmUser", "EmbeddingUser", "DigitUser", "DiabetesUser", "CancerUser",
@@ -73,7 +73,8 @@ def main(argv=None) -> int:
 
 
 def start_server(args, repositories, *, model_control: str = "none", admin_key: str | None = None) -> TritonServer:
-    """The embedded server on the ports in ``args``, its log in the results folder; returns once ready."""
+    """The embedded server on the ports in ``args``, its log in the results folder; returns once ready and
+    supervised."""
     settings = ServerSettings.from_env(
         http_port=int(args.url.rsplit(":", 1)[1]), grpc_port=args.grpc_port, metrics_port=args.metrics_port,
         repositories=tuple(repositories), model_control=model_control,
@@ -82,6 +83,7 @@ def start_server(args, repositories, *, model_control: str = "none", admin_key: 
     server = TritonServer(settings, log_path=args.results / "server.log").start()
     try:
         server.wait_until_ready(SERVER_READY_TIMEOUT_S)
+        server.supervise()
     except BaseException:
         server.stop()
         raise

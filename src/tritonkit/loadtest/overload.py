@@ -287,7 +287,7 @@ async def run_one(endpoint: str, args: argparse.Namespace) -> dict:
 def served_limits() -> dict[str, int]:
     """The front's admission limits of the checkout's repositories (none outside a checkout)."""
     from tritonkit import paths
-    from tritonkit.server import admission
+    from tritonkit.server.front import admission
 
     try:
         return admission.limits(paths.repositories())

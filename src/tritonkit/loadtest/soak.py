@@ -24,9 +24,9 @@ from tritonkit import paths
 from tritonkit.client import AsyncClient
 from tritonkit.loadtest import workload
 from tritonkit.server.ports import free_ports
-from tritonkit.server.process import TritonServer
 from tritonkit.server.settings import ServerSettings
-from tritonkit.server.watchdog import stubs_of
+from tritonkit.server.supervisor.process import TritonServer
+from tritonkit.server.supervisor.procfs import stubs_of
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

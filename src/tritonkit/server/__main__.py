@@ -1,9 +1,14 @@
-"""``python -m tritonkit.server``: run the real tritonserver on this repository, embedded or in Docker."""
+"""``python -m tritonkit.server``: run the real tritonserver on this repository, embedded or in a container.
+
+The launcher wires the two parts of the package: the supervisor (``supervisor/``: tritonserver, the watchdog,
+restarts) starts the front (``front/``) by its command line; it logs through ``logs.py``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shlex
 import signal
@@ -13,18 +18,19 @@ import urllib.request
 from pathlib import Path
 
 from tritonkit import paths
-from tritonkit.client.health import ServerNotReady
-from tritonkit.server import docker
+from tritonkit.client.errors import ServerNotReady
+from tritonkit.server import logs
 from tritonkit.server.command import EXIT_TIMEOUT_S
-from tritonkit.server.embedded import EmbeddedServerError
-from tritonkit.server.process import READY_TIMEOUT_S, NotExported, TritonServer, missing_versions
+from tritonkit.server.errors import EmbeddedServerError, NoEngine, NotExported, SettingsError
 from tritonkit.server.settings import (
     ADMIN_HEADER,
     GRPC_ADMIN_HEADER,
     MODEL_CONTROL_MODES,
     ServerSettings,
-    SettingsError,
 )
+from tritonkit.server.supervisor import container
+from tritonkit.server.supervisor.base import READY_TIMEOUT_S
+from tritonkit.server.supervisor.process import TritonServer, missing_versions
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -85,13 +91,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--engine",
-        choices=("auto", *docker.ENGINES),
+        choices=("auto", *container.ENGINES),
         default=os.environ.get("CONTAINER_ENGINE") or "auto",
         help="with --container: docker where its engine answers, else podman [env CONTAINER_ENGINE]",
     )
     parser.add_argument(
         "--base",
-        choices=docker.BASES,
+        choices=container.BASES,
         default=os.environ.get("IMAGE_BASE") or None,
         help="with --container: 'ngc' (TRITON_IMAGE, production) or 'local' (a Debian base made here by "
         "scripts/local-base.sh, with the embedded tritonserver) [env IMAGE_BASE; default: ngc with docker, local "
@@ -99,7 +105,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--image",
-        default=os.environ.get("TRITON_IMAGE") or docker.DEFAULT_IMAGE,
+        default=os.environ.get("TRITON_IMAGE") or container.DEFAULT_IMAGE,
         help="the NGC base image for --base ngc [env TRITON_IMAGE]",
     )
     parser.add_argument(
@@ -113,8 +119,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "machine need one, see README 'Replicas here' [default: none]")
     parser.add_argument("--build-only", action="store_true",
                         help="with --container: build the image and stop (what `make image` runs)")
+    parser.add_argument("--log-format", choices=logs.FORMATS, default=os.environ.get(logs.FORMAT_ENV) or "text",
+                        help="the launcher's, supervisor's and watchdog's lines: 'text' (time, level, component: "
+                        "message) or 'json' (one object a line, for a container's log collector); tritonserver's "
+                        "own lines stay as Triton writes them [env LOG_FORMAT]")
     parser.add_argument("--dry-run", action="store_true", help="print the command(s) instead of running them")
     return parser.parse_args(argv)
+
+
+log = logging.getLogger("tritonkit.launcher")
 
 
 def _cpu_limit(raw: str) -> float:
@@ -150,17 +163,17 @@ def serve_embedded(settings: ServerSettings, dry_run: bool) -> int:
     try:
         server.start()
         server.wait_until_ready(READY_TIMEOUT_S)
+        server.supervise()
         print_banner(settings, server.pid)
         return server.wait()
     except (NotExported, EmbeddedServerError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        log.error("%s", exc)
         return 2
     except ServerNotReady as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        log.error("%s", exc)
         return server.stop() or 1
     except KeyboardInterrupt:
-        print(f"stopping tritonserver (in-flight requests get up to {EXIT_TIMEOUT_S} s)...", file=sys.stderr,
-              flush=True)
+        log.info("stopping tritonserver (in-flight requests get up to %d s)...", EXIT_TIMEOUT_S)
         return server.stop()
 
 
@@ -197,14 +210,14 @@ def ready_models(settings: ServerSettings) -> list[str]:
 
 def serve_container(settings: ServerSettings, args: argparse.Namespace) -> int:
     try:
-        engine = docker.engine(args.engine)
-    except docker.NoEngine as exc:
+        engine = container.engine(args.engine)
+    except NoEngine as exc:
         print(f"error: {exc}; or use `make serve` for the embedded server", file=sys.stderr)
         return 2
-    base = args.base or docker.default_base(engine)
-    commands = [docker.build_command(args.image, engine_name=engine, base=base)]
+    base = args.base or container.default_base(engine)
+    commands = [container.build_command(args.image, engine_name=engine, base=base)]
     if not args.build_only:
-        commands.append(docker.run_command(settings, engine_name=engine, gpus=args.gpus, name=args.name,
+        commands.append(container.run_command(settings, engine_name=engine, gpus=args.gpus, name=args.name,
                                             cpus=args.cpus))
     if args.dry_run:
         for command in commands:
@@ -214,7 +227,7 @@ def serve_container(settings: ServerSettings, args: argparse.Namespace) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    environment = {**os.environ, **docker.environment(engine), "TRITON_ADMIN_KEY": settings.admin_key}
+    environment = {**os.environ, **container.environment(engine), "TRITON_ADMIN_KEY": settings.admin_key}
     code = _ensure_local_base(engine, environment) if base == "local" else 0
     if code:
         return code
@@ -253,17 +266,19 @@ def _not_buildable(settings: ServerSettings, args: argparse.Namespace) -> str | 
 
 def _ensure_local_base(engine: str, environment: dict[str, str]) -> int:
     """Makes the local base image (scripts/local-base.sh) unless the engine has it."""
-    exists = [engine, "image", "exists", docker.LOCAL_BASE] if engine == "podman" else \
-        [engine, "image", "inspect", docker.LOCAL_BASE]
+    exists = [engine, "image", "exists", container.LOCAL_BASE] if engine == "podman" else \
+        [engine, "image", "inspect", container.LOCAL_BASE]
     if subprocess.call(exists, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0:
         return 0
-    print(f"{docker.LOCAL_BASE} is missing: making it with scripts/local-base.sh", flush=True)
-    return subprocess.call([str(paths.root() / "scripts" / "local-base.sh"), engine, docker.LOCAL_BASE],
+    print(f"{container.LOCAL_BASE} is missing: making it with scripts/local-base.sh", flush=True)
+    return subprocess.call([str(paths.root() / "scripts" / "local-base.sh"), engine, container.LOCAL_BASE],
                            env=environment)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    logs.configure(args.log_format)
+    os.environ[logs.FORMAT_ENV] = args.log_format  # the front (a child) logs the same way
     try:
         settings = settings_from(args)
     except SettingsError as exc:

@@ -1,12 +1,14 @@
-"""The tritonserver command line, shared by the embedded launcher and the Docker launcher.
+"""The command lines the supervisor runs: tritonserver's (embedded and in a container), the front's, the launcher's.
 
-Only flags that Triton 2.51 (NGC 24.10, the embedded binary) understands: it refuses to start on
-an unknown one.
+Only tritonserver flags that Triton 2.51 (NGC 24.10, the embedded binary) understands: it refuses to start on an
+unknown one.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 from tritonkit.server.settings import ADMIN_HEADER, LOOPBACK, RESTRICTED_APIS, ServerSettings
@@ -15,7 +17,7 @@ EXIT_TIMEOUT_S = 10  # in-flight requests get this long to finish on Ctrl-C / SI
 
 
 class PrivatePorts(NamedTuple):
-    """Loopback ports tritonserver listens on when the front (server/guard.py) holds the public ones."""
+    """Loopback ports tritonserver listens on when the front (server/front/) holds the public ones."""
 
     http: int
     grpc: int
@@ -76,3 +78,24 @@ def launcher_args(settings: ServerSettings) -> list[str]:
     if not settings.watchdog:
         args.append("--no-watchdog")
     return args
+
+
+def front_command(settings: ServerSettings, private: PrivatePorts, health_file: Path | None = None) -> list[str]:
+    """The argv of the front that holds the public HTTP, gRPC and metrics ports before tritonserver's ``private``.
+
+    ``health_file``: where the supervisor says which models are down (the front answers readiness from it). The
+    front reads the repositories' configs for its admission limits itself.
+    """
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    argv = [sys.executable, "-m", "tritonkit.server.front",
+            "--listen", f"{host}:{settings.http_port}", "--upstream", f"http://{LOOPBACK}:{private.http}",
+            "--grpc-listen", f"{host}:{settings.grpc_port}", "--grpc-upstream", f"{LOOPBACK}:{private.grpc}",
+            "--metrics-listen", f"{host}:{settings.metrics_port}",
+            "--metrics-upstream", f"http://{LOOPBACK}:{private.metrics}/metrics"]
+    if health_file is not None:
+        argv += ["--health-file", str(health_file)]
+    for repository in settings.repositories:
+        argv += ["--model-repository", str(Path(repository).resolve())]
+    if settings.model_control == "none" and settings.triton_model_control == "explicit":
+        argv.append("--refuse-model-control")  # tritonserver is explicit for the watchdog only
+    return argv

@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 from tritonkit import paths
+from tritonkit.server.errors import SettingsError
 
 ADMIN_HEADER = "triton-admin-key"  # lower case: gRPC metadata keys must be
 # Triton prefixes the key for gRPC: clients send this metadata key there (HTTP takes ADMIN_HEADER).
@@ -22,10 +23,6 @@ RESTRICTED_APIS = ("model-repository", "model-config", "shared-memory", "logging
 MODEL_CONTROL_MODES = ("none", "explicit")
 LOOPBACK = "127.0.0.1"
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_\-.~]{16,256}")
-
-
-class SettingsError(ValueError):
-    """A setting has a value the server cannot start with; the message names the fix."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +43,7 @@ class ServerSettings:
             watchdog.py). tritonserver then runs in explicit model-control mode so that it can; with
             ``model_control="none"`` the front still refuses load/unload from outside.
         hang_s: the watchdog reloads a model whose stub has been inside one ``execute`` for longer (seconds).
-        http_guard: put the front (``server.guard``) on the public HTTP, gRPC and metrics ports (embedded server
+        http_guard: put the front (``server.front``) on the public HTTP, gRPC and metrics ports (embedded server
             only): 400 for malformed JSON and oversized shapes, honest health over HTTP and gRPC, recoveries next
             to Triton's metrics; tritonserver moves to private loopback ports.
     """

@@ -9,7 +9,7 @@ admin key, which Triton itself still checks), with three corrections of Triton 2
   - an input whose JSON ``shape`` does not match its ``data`` gets 400 before tritonserver sees it: Triton
     allocates by the shape first, and ``[1, 100000000000]`` aborted it (``std::bad_alloc``, see ``shape_error``);
   - health tells the truth: readiness (server and model) answers 503 while the watchdog's health file lists a
-    model as down, liveness once the watchdog gave up (see watchdog.py);
+    model as down, liveness once the watchdog gave up (see ../health.py and ../supervisor/watchdog.py);
   - a model with as many requests in flight as it can queue and run gets 503 at once, before tritonserver
     spends CPU on the request (see admission.py).
 gRPC passes through the same way, with the same health answers and admission (grpc_guard.py). The metrics port
@@ -18,27 +18,23 @@ serves Triton's metrics plus the watchdog's ``tritonkit_model_recoveries_total``
 ``--no-http-guard`` (``HTTP_GUARD=0``) serves Triton directly on all three ports; ``bench/`` measures what the
 extra hop costs.
 
-Run by the launcher as ``python -m tritonkit.server.guard --listen HOST:PORT --upstream http://127.0.0.1:PORT
-[--grpc-listen HOST:PORT --grpc-upstream 127.0.0.1:PORT] [--metrics-listen HOST:PORT --metrics-upstream URL]``.
+Run by the launcher as ``python -m tritonkit.server.front`` (__main__.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import math
 import re
-import signal
-import sys
 from pathlib import Path
 
 from aiohttp import ClientConnectionError, ClientSession, ClientTimeout, TCPConnector, web
 from yarl import URL
 
-from tritonkit.server import grpc_guard
-from tritonkit.server.admission import RETRY_AFTER_S, Admission
-from tritonkit.server.command import EXIT_TIMEOUT_S
+from tritonkit.server.front import grpc_guard
+from tritonkit.server.front.admission import RETRY_AFTER_S, Admission
+from tritonkit.server.health import Health
 
 # Triton 2.51's 500s that are the caller's fault, found by fuzzing: JSON it cannot parse; valid JSON that lacks a
 # member the protocol requires ("Unable to parse 'inputs'", or an input's 'name', 'shape', 'datatype', 'data');
@@ -179,60 +175,6 @@ def bad_request_body(body: bytes) -> bytes:
     return json.dumps({"error": MALFORMED_JSON_HINT.format(detail=detail)}).encode()
 
 
-class Health:
-    """The watchdog's health file, read on each health request (a few hundred bytes; no file: all healthy)."""
-
-    def __init__(self, path: Path | None):
-        self.path = path
-
-    def state(self) -> dict:
-        if self.path is None:
-            return {"down": [], "gave_up": False, "recoveries": []}
-        try:
-            return json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {"down": [], "gave_up": False, "recoveries": []}
-
-    def down(self) -> list[str]:
-        return self.state()["down"]
-
-    def gave_up(self) -> bool:
-        return self.state()["gave_up"]
-
-    def live(self) -> bool | None:
-        """Liveness under the watchdog: the launcher supervises tritonserver (restarts it when it dies or stops
-        answering), so the server is live until the watchdog gives up. ``None`` without a watchdog: ask Triton."""
-        return None if self.path is None else not self.gave_up()
-
-    def refusal(self, path: str) -> str | None:
-        """Why a health request must answer 503 now, or None to ask tritonserver."""
-        state = self.state()
-        down = state["down"]
-        if path == "/v2/health/ready" and down:
-            return f"recovering: {', '.join(down)} cannot answer now (a model's stub is being reloaded)"
-        model = MODEL_READY.fullmatch(path)
-        if model and model.group(1) in down:
-            return f"{model.group(1)} is recovering: a model's stub is being reloaded"
-        return None
-
-    def metrics(self, tritonserver_up: bool | None = None) -> str:
-        """Our metrics in Prometheus' text format; ``tritonserver_up``: whether Triton's own came with them."""
-        lines = ["# HELP tritonkit_model_recoveries_total Python-backend models the watchdog reloaded, by cause.",
-                 "# TYPE tritonkit_model_recoveries_total counter"]
-        for entry in self.state()["recoveries"]:
-            lines.append(f'tritonkit_model_recoveries_total{{model="{entry["model"]}",cause="{entry["cause"]}"}} '
-                         f'{entry["count"]}')
-        lines += ["# HELP tritonkit_tritonserver_restarts_total tritonserver processes the launcher restarted (one "
-                  "died, or a reload failed).", "# TYPE tritonkit_tritonserver_restarts_total counter",
-                  f"tritonkit_tritonserver_restarts_total {self.state().get('server_restarts', 0)}"]
-        if tritonserver_up is not None:
-            lines += ["# HELP tritonkit_tritonserver_up 1 when tritonserver answered this scrape (its nv_ metrics are "
-                      "above), 0 when it did not.", "# TYPE tritonkit_tritonserver_up gauge",
-                      f"tritonkit_tritonserver_up {int(tritonserver_up)}"]
-        return "\n".join(lines) + "\n"
-
-
-MODEL_READY = re.compile(r"/v2/models/([^/]+)(?:/versions/[^/]+)?/ready")
 MODEL_CONTROL = re.compile(r"/v2/repository/models/[^/]+/(?:load|unload)")
 
 
@@ -350,71 +292,3 @@ def make_app(upstream: str, health_file: Path | None = None, refuse_model_contro
     app.cleanup_ctx.append(_open_session)
     app.router.add_route("*", "/{tail:.*}", forward)
     return app
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m tritonkit.server.guard",
-        description="Front of the embedded tritonserver on the public HTTP, gRPC and metrics ports: 400 instead of "
-        "Triton 2.51's 500 for malformed JSON, shape checks, honest health, recoveries next to Triton's metrics.",
-    )
-    parser.add_argument("--listen", required=True, metavar="HOST:PORT", help="public HTTP address to serve")
-    parser.add_argument("--upstream", required=True, metavar="URL", help="tritonserver's HTTP endpoint")
-    parser.add_argument("--grpc-listen", metavar="HOST:PORT", help="public gRPC address to serve")
-    parser.add_argument("--grpc-upstream", metavar="HOST:PORT", help="tritonserver's gRPC endpoint")
-    parser.add_argument("--metrics-listen", metavar="HOST:PORT", help="public metrics address to serve")
-    parser.add_argument("--metrics-upstream", metavar="URL", help="tritonserver's metrics URL (.../metrics)")
-    parser.add_argument("--health-file", type=Path, help="the watchdog's health file: readiness answers 503 for "
-                        "what it lists as down, liveness when it gave up; /metrics shows its recoveries")
-    parser.add_argument("--admission", metavar="JSON",
-                        help="in-flight limits per model and the pipelines' steps, as {\"limits\": {\"model\": limit}, "
-                        "\"steps\": {\"ensemble\": [\"model\", ...]}} (admission.plan); none: no limit")
-    parser.add_argument("--refuse-model-control", action="store_true",
-                        help="answer 403 to load/unload (tritonserver is explicit only for the watchdog)")
-    args = parser.parse_args(argv)
-    for front in ("grpc", "metrics"):
-        if (getattr(args, f"{front}_listen") is None) != (getattr(args, f"{front}_upstream") is None):
-            parser.error(f"--{front}-listen and --{front}-upstream go together")
-    return args
-
-
-def _host_port(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-async def serve(args: argparse.Namespace) -> None:
-    """Runs every front until SIGINT or SIGTERM; in-flight calls then get ``EXIT_TIMEOUT_S`` to finish."""
-    admission = Admission.from_json(args.admission)  # one count for both protocols: one event loop
-    apps = [(make_app(args.upstream, args.health_file, args.refuse_model_control, args.metrics_upstream, admission),
-             args.listen)]
-    if args.metrics_listen:
-        apps.append((make_metrics_app(args.metrics_upstream, args.health_file), args.metrics_listen))
-    runners = []
-    for app, address in apps:
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=EXIT_TIMEOUT_S)
-        await runner.setup()
-        await web.TCPSite(runner, *_host_port(address)).start()
-        runners.append(runner)
-    grpc_server = None
-    if args.grpc_listen:
-        grpc_server = await grpc_guard.start(args.grpc_listen, args.grpc_upstream, Health(args.health_file),
-                                             args.refuse_model_control, admission)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    await stopping.wait()
-    closing = [runner.cleanup() for runner in runners]
-    if grpc_server is not None:
-        closing.append(grpc_server.stop(EXIT_TIMEOUT_S))  # refuses new calls, lets in-flight ones finish
-    await asyncio.gather(*closing)
-
-
-def main(argv: list[str] | None = None) -> int:
-    asyncio.run(serve(parse_args(argv)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,9 +19,13 @@ import sys
 from pathlib import Path
 
 from tritonkit import paths
+from tritonkit.client.health import wait_until_ready
 from tritonkit.server.command import launcher_args
+from tritonkit.server.errors import NoEngine
 from tritonkit.server.settings import ServerSettings
-from tritonkit.server.watchdog import child_running
+from tritonkit.server.supervisor.base import READY_TIMEOUT_S, ServerProcess
+from tritonkit.server.supervisor.procfs import child_running
+from tritonkit.server.supervisor.spawn import spawn
 
 DEFAULT_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"  # same core (2.51.0) as the embedded server
 LOCAL_BASE = "localhost/tritonkit-local-base:bookworm"  # scripts/local-base.sh makes it
@@ -39,10 +43,6 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 [engine]
 runtime = "runc"
 """
-
-
-class NoEngine(RuntimeError):
-    """Neither a working Docker engine nor podman; the message names the fix."""
 
 
 def engine(choice: str = "auto") -> str:
@@ -115,8 +115,8 @@ def run_command(settings: ServerSettings, tag: str = LOCAL_TAG, *, engine_name: 
     return [*command, tag, *launcher_args(settings)]
 
 
-class ContainerServer:
-    """``python -m tritonkit.server --container`` as a replica: what ``deploy.replicas`` needs of a ``TritonServer``.
+class ContainerServer(ServerProcess):
+    """``python -m tritonkit.server --container`` as a replica: a ``ServerProcess`` whose launcher runs in a container.
 
     The image must be built (``--build-only``); each instance runs one named container with ``settings``' ports.
     """
@@ -129,8 +129,6 @@ class ContainerServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> ContainerServer:
-        from tritonkit.server.process import spawn
-
         subprocess.run([self.engine_name, "rm", "-f", self.name], env=self.environment, capture_output=True,
                        timeout=60, check=False)  # a container left by an owner killed with SIGKILL
         argv = [sys.executable, "-m", "tritonkit.server", "--container", "--engine", self.engine_name,
@@ -144,9 +142,7 @@ class ContainerServer:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def wait_until_ready(self, timeout_s: float) -> float:
-        from tritonkit.client.health import wait_until_ready
-
+    def wait_until_ready(self, timeout_s: float = READY_TIMEOUT_S) -> float:
         return wait_until_ready(self.settings.http_url, timeout_s, alive=self.alive)
 
     @property
@@ -160,8 +156,9 @@ class ContainerServer:
             raise RuntimeError(f"no launcher under the init (pid {init}) of container {self.name}")
         return launcher
 
-    def stop(self, timeout_s: float = 30) -> int:
-        """SIGTERM (passed on to the launcher in the container: it drains), then SIGKILL after ``timeout_s``."""
+    def stop(self, timeout_s: float | None = None) -> int:
+        """SIGTERM (passed on to the launcher in the container: it drains), then SIGKILL after ``timeout_s`` (30)."""
+        timeout_s = 30 if timeout_s is None else timeout_s
         if self.process is None:
             return 0
         if self.process.poll() is None:

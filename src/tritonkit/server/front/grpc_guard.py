@@ -23,12 +23,12 @@ Everything else is tritonserver's: messages, status codes and details, trailing 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Protocol
 
 import grpc
 from tritonclient.grpc import service_pb2
 
-from tritonkit.server.admission import Admission
+from tritonkit.server.front.admission import Admission
+from tritonkit.server.health import Health
 
 SERVICE = "/inference.GRPCInferenceService/"
 STREAM = f"{SERVICE}ModelStreamInfer"
@@ -51,14 +51,6 @@ CHANNEL_OPTIONS = [*OPTIONS, ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.
 MODEL_CONTROL = frozenset({f"{SERVICE}RepositoryModelLoad", f"{SERVICE}RepositoryModelUnload"})
 # Metadata the channel to tritonserver sets itself; the caller's own (the admin key, ...) goes through.
 OWN_METADATA = frozenset({"user-agent", "te", "content-type"})
-
-
-class Health(Protocol):
-    """What the front needs from the watchdog's health file (guard.Health)."""
-
-    def down(self) -> list[str]: ...
-
-    def live(self) -> bool | None: ...
 
 
 Handler = Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]

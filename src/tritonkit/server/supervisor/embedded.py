@@ -12,7 +12,6 @@ It needs three things the wheel does not arrange by itself:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -20,16 +19,12 @@ import sysconfig
 from pathlib import Path
 
 from tritonkit import paths
-from tritonkit.server import admission
 from tritonkit.server.command import PrivatePorts, tritonserver_args
-from tritonkit.server.settings import LOOPBACK, ServerSettings
+from tritonkit.server.errors import EmbeddedServerError
+from tritonkit.server.settings import ServerSettings
 
 BACKENDS_SOURCE = Path(__file__).resolve().parent / "backends"  # package data: ships with the module
 NATIVE_ENV = "TRITONSERVER"  # a native tritonserver's path (the NGC image sets it); unset: the embedded binary
-
-
-class EmbeddedServerError(RuntimeError):
-    """The embedded server cannot be prepared; the message names what is missing and the fix."""
 
 
 def pytriton_root() -> Path:
@@ -117,27 +112,6 @@ def embedded_command(settings: ServerSettings, backend_directory: Path,
     binary = pytriton_root() / "bin" / "tritonserver"
     args = tritonserver_args(settings, repositories, backend_directory=str(backend_directory), private=private)
     return [str(binary), *args]
-
-
-def guard_command(settings: ServerSettings, private: PrivatePorts, health_file: Path | None = None) -> list[str]:
-    """The argv of the front that holds the public HTTP, gRPC and metrics ports before tritonserver's ``private``.
-
-    ``health_file``: where the watchdog says which models are down (the front answers readiness from it).
-    """
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    argv = [sys.executable, "-m", "tritonkit.server.guard",
-            "--listen", f"{host}:{settings.http_port}", "--upstream", f"http://{LOOPBACK}:{private.http}",
-            "--grpc-listen", f"{host}:{settings.grpc_port}", "--grpc-upstream", f"{LOOPBACK}:{private.grpc}",
-            "--metrics-listen", f"{host}:{settings.metrics_port}",
-            "--metrics-upstream", f"http://{LOOPBACK}:{private.metrics}/metrics"]
-    if health_file is not None:
-        argv += ["--health-file", str(health_file)]
-    limits = admission.plan(settings.repositories)
-    if limits["limits"]:
-        argv += ["--admission", json.dumps(limits, separators=(",", ":"), sort_keys=True)]
-    if settings.model_control == "none" and settings.triton_model_control == "explicit":
-        argv.append("--refuse-model-control")  # tritonserver is explicit for the watchdog only
-    return argv
 
 
 def pytriton_libs() -> Path:

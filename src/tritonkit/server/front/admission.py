@@ -23,7 +23,6 @@ HAProxy retry it) or gRPC ``UNAVAILABLE``.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -83,7 +82,7 @@ def limits(repositories: Iterable[Path]) -> dict[str, int]:
 
 
 def plan(repositories: Iterable[Path]) -> dict:
-    """What the launcher gives the front (``--admission``): the limits and the pipelines' steps."""
+    """The front's admission: the limits and the pipelines' steps (what ``Admission.from_repositories`` takes)."""
     repositories = list(repositories)
     model_limits = limits(repositories)
     return {"limits": model_limits,
@@ -100,10 +99,10 @@ class Admission:
         self.in_flight: Counter[str] = Counter()
 
     @classmethod
-    def from_json(cls, text: str | None) -> Admission:
-        """From ``plan``'s JSON; none: no limit."""
-        found = json.loads(text) if text else {}
-        return cls(found.get("limits"), found.get("steps"))
+    def from_repositories(cls, repositories: Iterable[Path]) -> Admission:
+        """The limits of the models in ``repositories`` (``plan``); none: no limit."""
+        found = plan(repositories)
+        return cls(found["limits"], found["steps"])
 
     def enter(self, model: str) -> str | None:
         """Counts the request in and returns None, or returns why it is refused (and does not count it)."""
