@@ -32,6 +32,9 @@ $(STAMP): pyproject.toml
 	scripts/setup.sh "$(PYTHON)" "$(VENV)" "$(EXTRAS)"
 	@touch $@
 
+tools: setup ## install the tools outside .venv: perf_analyzer, Model Analyzer, the container's ONNX Runtime; as root on Debian also haproxy, prometheus, podman
+	$(PY) -m tritonkit.tools install
+
 export: setup ## train and export every model, regenerate every config.pbtxt (EXPORT_ARGS=--check-configs: check only)
 	$(PY) -m tritonkit.export $(EXPORT_ARGS)
 
@@ -77,9 +80,6 @@ perf: tools ## Triton's perf_analyzer against the running server (same TRITON_AD
 
 analyze: export tools ## Triton's Model Analyzer on the embedded binary: sweeps a model's instances, batch sizes, queue delay (~1 min a point), into reports/analyze/
 	$(PY) -m tritonkit.bench.analyze $(ANALYZE_ARGS)
-
-tools: setup ## install the tools outside .venv: perf_analyzer, Model Analyzer, the container's ONNX Runtime; as root on Debian also haproxy, prometheus, podman
-	$(PY) -m tritonkit.tools install
 
 test: export tools ## run every test: unit, export (trained models), then integration against a real tritonserver
 	$(PY) -m pytest $(PYTEST_ARGS)

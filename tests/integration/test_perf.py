@@ -1,5 +1,6 @@
 """make perf end to end: Triton's own perf_analyzer 2.51 (``make tools`` installs it into .triton/perf/; so does this
-test's setup) against the real server, over HTTP and gRPC, with the real inputs and the admin key; its figures land in PERF.md."""
+test's setup) against the real server, over HTTP and gRPC, with the real inputs and the admin key; its figures land
+in PERF.md."""
 
 from __future__ import annotations
 
