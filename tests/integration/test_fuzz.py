@@ -1,15 +1,21 @@
 """Fuzzing the running server: bad input never gets 5xx, a dropped connection or an unready server.
 
 HTTP: schemathesis generates requests from ``openapi.json`` (the public API, generated from the served configs),
-valid and invalid ones, for every route. gRPC: hypothesis draws tensors of every shape and type through
-``tritonclient.grpc``. Bounded: ``EXAMPLES`` per route, ``GRPC_EXAMPLES`` in all.
+valid and invalid ones, for every route; and from the Open Inference Protocol's own published REST specification
+(``tests/assets/open_inference_protocol/``), whose loose types (``parameters`` any object, tensor data nested
+arrays of anything) found the 500s that ``openapi.json`` did not. gRPC: hypothesis draws tensors of every shape and
+type through ``tritonclient.grpc``. Bounded: ``EXAMPLES`` per route, ``OIP_EXAMPLES`` per operation of the
+published specification, ``GRPC_EXAMPLES`` in all.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import schemathesis
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,12 +33,46 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
+OIP_EXAMPLES = 90  # per operation of the published specification: 6 operations, 540 requests
+OIP_SPEC = paths.root() / "tests" / "assets" / "open_inference_protocol" / "open_inference_rest.yaml"
+OIP_SHA256 = "719644d1cec52d1c98268ee16f3b75d6de7f523c6686463cbf06bf79134edbb2"  # the commit its README names
+
+
+def _published_protocol() -> schemathesis.schemas.BaseSchema:
+    """The published specification, with two readings it needs to reach our models: its path templates are written
+    ``${MODEL_NAME}`` (OpenAPI's are ``{MODEL_NAME}``), and the name and version are narrowed to what this server
+    serves (a random name only ever reaches the 404 path)."""
+    raw = OIP_SPEC.read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == OIP_SHA256, f"{OIP_SPEC} is not the published file"
+    spec = yaml.safe_load(raw)
+    models = sorted(config.parent.name for repository in paths.repositories() for config in
+                    repository.glob("*/config.pbtxt"))
+    spec["paths"] = {path.replace("${", "{"): item for path, item in spec["paths"].items()}
+    for item in spec["paths"].values():
+        for parameter in item.get("parameters", []):
+            parameter["schema"] = {"type": "string", "enum": models if parameter["name"] == "MODEL_NAME" else ["1"]}
+    return schemathesis.openapi.from_dict(spec)
+
+
+PUBLISHED = _published_protocol()
+
+
+def _no_server_error(case, response) -> None:
+    assert response.status_code < 500 or response.status_code == 503 and "queue" in response.text, (
+        f"{case.method} {case.path} -> {response.status_code} {response.text[:300]}\nbody: {case.body!r}"[:2000])
+
+
 @SCHEMA.parametrize()
 @FUZZ
 def test_http_answers_every_generated_request_with_2xx_or_4xx(case, server):
-    response = case.call(base_url=server.settings.http_url, timeout=30)  # a dropped connection raises here
-    assert response.status_code < 500 or response.status_code == 503 and "queue" in response.text, (
-        f"{case.method} {case.path} -> {response.status_code} {response.text[:300]}\nbody: {case.body!r}"[:2000])
+    _no_server_error(case, case.call(base_url=server.settings.http_url, timeout=30))  # a dropped connection raises
+
+
+@PUBLISHED.parametrize()
+@settings(max_examples=OIP_EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_http_answers_every_request_of_the_published_protocol_with_2xx_or_4xx(case, server):
+    _no_server_error(case, case.call(base_url=server.settings.http_url, timeout=30))
 
 
 ENDPOINTS = {  # endpoint -> input name
