@@ -73,6 +73,8 @@ def test_only_the_json_header_of_a_binary_request_is_read():
 @pytest.mark.parametrize(("body", "message"), [
     ({"id": "", "inputs": [], "outputs": [], "parameters": [None, None]},
      "'parameters' must be a JSON object; it is a JSON array"),  # Triton 2.51: 500 from every model
+    ({"id": "", "parameters": None, "inputs": [], "outputs": []},
+     "'parameters' must be a JSON object; it is a JSON null"),  # Triton 2.51: 500 too, "non-object"
     ([{"inputs": []}], "the request body is a JSON array"),
     ({"id": 7, "inputs": []}, "'id' must be a string; it is a JSON number"),
     ({"inputs": {"name": "X"}}, "'inputs' must be an array; it is a JSON object"),
@@ -84,8 +86,8 @@ def test_only_the_json_header_of_a_binary_request_is_read():
      "'inputs[0].parameters' must be a JSON object"),
     ({"inputs": [], "outputs": [{"name": "Y", "parameters": "binary"}]},
      "'outputs[0].parameters' must be a JSON object"),
-], ids=["parameters-array", "array-body", "id-number", "inputs-object", "input-null", "name-number", "shape-string",
-        "input-parameters", "output-parameters"])
+], ids=["parameters-array", "parameters-null", "array-body", "id-number", "inputs-object", "input-null",
+        "name-number", "shape-string", "input-parameters", "output-parameters"])
 def test_a_body_that_breaks_the_protocols_json_types_is_refused_naming_the_member(body, message):
     error = shape_error(json.dumps(body).encode(), None)
     assert error is not None and message in error and error.endswith("(Open Inference Protocol, REST)"), error

@@ -60,10 +60,10 @@ def rss_mib(pid: int) -> float:
 
 
 def sample(server_pid: int, front_pid: int | None = None) -> dict[str, float]:
-    """RSS per process: tritonserver, the front (guard.py) and each stub (named by model and instance pid)."""
+    """RSS per process: tritonserver, the front (server/front/) and each stub (named by model and instance pid)."""
     values = {"tritonserver": rss_mib(server_pid)}
     if front_pid is not None:
-        values["front (guard.py, HTTP and gRPC)"] = rss_mib(front_pid)
+        values["front (HTTP and gRPC)"] = rss_mib(front_pid)
     for stub in stubs_of(server_pid):
         values[f"{stub.model} v{stub.version} (pid {stub.pid})"] = rss_mib(stub.pid)
     return values

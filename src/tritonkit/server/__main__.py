@@ -156,9 +156,9 @@ def serve_embedded(settings: ServerSettings, dry_run: bool) -> int:
             print(shlex.join(command))
         return 0
     if settings.admin_key_generated:
-        print(f"TRITON_ADMIN_KEY was unset; generated one for this run: {settings.admin_key}\n"
-              f"  admin APIs need the header '{ADMIN_HEADER}: <key>' ('{GRPC_ADMIN_HEADER}' on gRPC); "
-              "export TRITON_ADMIN_KEY to choose your own.")
+        _say(f"TRITON_ADMIN_KEY was unset; generated one for this run: {settings.admin_key}\n"
+             f"  admin APIs need the header '{ADMIN_HEADER}: <key>' ('{GRPC_ADMIN_HEADER}' on gRPC); "
+             "export TRITON_ADMIN_KEY to choose your own.")
     signal.signal(signal.SIGTERM, _raise_interrupt)  # also what the owner's death sends (see process.py)
     try:
         server.start()
@@ -181,17 +181,24 @@ def _raise_interrupt(*_):
     raise KeyboardInterrupt
 
 
+def _say(text: str) -> None:
+    """For the person at the terminal: printed as it is, or, logging as JSON, one record like every other line."""
+    if logs.current_format() == "json":
+        log.info("%s", text.strip())
+    else:
+        print(text, flush=True)
+
+
 def print_banner(settings: ServerSettings, pid: int) -> None:
     models = ready_models(settings)
-    print(
+    _say(
         f"\ntritonserver ready (pid {pid}); Ctrl-C stops it\n"
         f"  HTTP     {settings.http_url}\n"
         f"  gRPC     {settings.grpc_url}\n"
         f"  metrics  {settings.metrics_url}\n"
         f"  models   {', '.join(models) or '(none)'}\n"
         f"  control  {settings.model_control}; admin APIs need header '{ADMIN_HEADER}' "
-        f"(gRPC: '{GRPC_ADMIN_HEADER}')\n",
-        flush=True,
+        f"(gRPC: '{GRPC_ADMIN_HEADER}')\n"
     )
 
 

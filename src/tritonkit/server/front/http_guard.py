@@ -107,7 +107,8 @@ def protocol_error(request) -> str | None:
     """Where a parsed inference body breaks the JSON types of the Open Inference Protocol (KServe v2), or None.
 
     Triton 2.51 answers some of these with 500: ``{"id": "", "inputs": [], "parameters": [null, null]}`` (parameters
-    as an array) got 500 from every model, found by fuzzing with the protocol's published specification. Only the
+    as an array) and ``"parameters": null`` got 500 from every model, both found by fuzzing with the protocol's
+    published specification. Only the
     types are checked here; a missing member or a wrong value keeps Triton's own 400 (its 500 for a missing one
     becomes a 400 on the way back).
     """
@@ -133,8 +134,12 @@ def protocol_error(request) -> str | None:
 
 
 def _typed(container: dict, member: str, kind: type, where: str) -> str | None:
-    value = container.get(member)
-    if value is None or isinstance(value, kind):
+    """Why ``member`` of ``container``, when present, is not of ``kind`` (null is none of the protocol's types:
+    ``"parameters": null`` got 500 from Triton 2.51, "attempt to get members for non-object")."""
+    if member not in container:
+        return None
+    value = container[member]
+    if isinstance(value, kind):
         return None
     wanted = {str: "a string", dict: "a JSON object", list: "an array"}[kind]
     return f"'{where}' must be {wanted}; it is a JSON {_json_type(value)}"

@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tritonkit.client.health import ServerNotReady, wait_until_ready
+from tritonkit.server import logs
 from tritonkit.server.command import EXIT_TIMEOUT_S, PrivatePorts, front_command, launcher_args
 from tritonkit.server.errors import NotExported
 from tritonkit.server.health import HealthState
@@ -183,9 +184,17 @@ class TritonServer(ServerProcess):
         return None if self.health_file is None else self.health_file.parent / "heartbeats"
 
     def _spawn(self, argv: list[str], env: dict[str, str], output, *, first: bool) -> subprocess.Popen:
-        """``first``: the first of ``commands()``, tritonserver itself when not ``launcher``."""
+        """``first``: the first of ``commands()``, tritonserver itself when not ``launcher``. Logging as JSON,
+        tritonserver's output is relayed line by line as JSON objects (logs.relay)."""
         behind_front = first and self._private is not None
-        return spawn(argv, env=env, cwd=self._cwd(), output=output, cpus=self.cpus, batch=behind_front)
+        relayed = first and not self.launcher and logs.current_format() == "json"
+        process = spawn(argv, env=env, cwd=self._cwd(), output=subprocess.PIPE if relayed else output,
+                        cpus=self.cpus, batch=behind_front)
+        if relayed:
+            assert process.stdout is not None
+            destination = self.log_path.open("ab") if self.log_path is not None else sys.stderr.buffer
+            logs.relay(process.stdout, destination)
+        return process
 
     @staticmethod
     def _cwd() -> str | None:
