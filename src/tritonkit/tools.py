@@ -11,6 +11,10 @@ Code that needs one calls ``require(name)``: the tool's path, or ``ToolMissing``
 system package, the apt-get line). ``python -m tritonkit.tools install [NAME ...]`` is what the make target runs;
 with no name it installs them all, saying what it does and how long each takes. A system package that cannot be
 installed (not root, not Debian) is a warning there, not a failure: the tests that need it skip and say why.
+
+Exceptions::
+
+    ToolMissing    a tool is not installed; the message names `make tools` (and the apt-get line for a package)
 """
 
 from __future__ import annotations

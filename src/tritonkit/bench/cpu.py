@@ -6,17 +6,10 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from tritonkit.server.supervisor.procfs import children_of
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            found += [int(child) for child in task.read_text().split()]
-        except OSError:
-            continue
-    return found
 
 
 def _label(pid: int) -> str:
@@ -39,7 +32,7 @@ def snapshot(root: int) -> dict[tuple[str, int], int]:
     ticks, queue = {}, [root]
     while queue:
         pid = queue.pop()
-        queue += _children(pid)
+        queue += children_of(pid)
         label = _label(pid)
         for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
             try:

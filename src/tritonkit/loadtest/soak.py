@@ -41,6 +41,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def own_server() -> tuple[ServerSettings, str]:
+    """Settings for a server of this run's own on free loopback ports (the environment's admin key), and the UTC
+    time it starts, as the reports write it."""
+    http, grpc, metrics = free_ports(3)
+    return (ServerSettings.from_env(http_port=http, grpc_port=grpc, metrics_port=metrics),
+            time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+
+
 def machine() -> str:
     """The CPU model, its vector extensions that matter here, and the cores, from /proc/cpuinfo."""
     info = Path("/proc/cpuinfo").read_text()
@@ -148,9 +156,7 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = args.out or paths.bench_results()
-    http, grpc, metrics = free_ports(3)
-    settings = ServerSettings.from_env(http_port=http, grpc_port=grpc, metrics_port=metrics)
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    settings, started = own_server()
     with TritonServer(settings, log_path=out / "soak-server.log") as server:
         result = asyncio.run(soak(args, server))
     (out / "soak-server.log").unlink(missing_ok=True)
