@@ -134,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     with TritonServer(settings, log_path=log):
         result = measure(args, settings)
     log.unlink(missing_ok=True)
-    report = {"command": "python -m tritonkit.loadtest.slow_clients " + " ".join(argv if argv is not None
-                                                                                 else sys.argv[1:]),
+    given = " ".join(argv if argv is not None else sys.argv[1:])
+    report = {"command": f"python -m tritonkit.loadtest.slow_clients {given}".strip(),
               "date": started, "machine": machine(), "connections": args.connections, "model": args.model,
               "body_timeout_s": BODY_TIMEOUT_S, **result}
     (out / "slow_clients.json").write_text(json.dumps(report, indent=1) + "\n")

@@ -11,9 +11,12 @@ The benchmark's fleets and ``deploy.replicas`` hold either through this class al
 from __future__ import annotations
 
 import abc
-from typing import Self
+from typing import TYPE_CHECKING
 
 from tritonkit.server.settings import ServerSettings
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11; the NGC 24.10 image runs the launcher on 3.10
+    from typing import Self
 
 READY_TIMEOUT_S = 120  # loading every model on 2 shared cores; a load error ends the wait sooner
 
