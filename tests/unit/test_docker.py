@@ -56,6 +56,7 @@ def test_docker_run_is_read_only_without_capabilities_and_takes_the_key_from_the
     assert any(arg.startswith("--tmpfs=/tmp:") for arg in command)
     assert command[command.index("-e") + 1] == "TRITON_ADMIN_KEY"  # the value stays out of `ps`
     assert SETTINGS.admin_key not in " ".join(command)
+    assert [command[at + 1] for at, arg in enumerate(command) if arg == "-e"] == ["TRITON_ADMIN_KEY", "LOG_FORMAT"]
 
 
 def test_a_native_tritonserver_gets_the_embedded_flags_and_its_own_backends(tmp_path, monkeypatch):

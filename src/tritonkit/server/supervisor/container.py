@@ -101,7 +101,8 @@ def run_command(settings: ServerSettings, tag: str = LOCAL_TAG, *, engine_name: 
     """
     command = [engine_name, "run", "--rm", "--init", f"--shm-size={SHM_SIZE}", "--read-only",
                f"--tmpfs=/tmp:rw,nosuid,size={TMP_SIZE}", "--cap-drop=ALL",
-               "--security-opt=no-new-privileges", "-e", "TRITON_ADMIN_KEY"]  # the key from this environment
+               "--security-opt=no-new-privileges", "-e", "TRITON_ADMIN_KEY",  # the key from this environment
+               "-e", "LOG_FORMAT"]  # --log-format, which the launcher puts in its environment
     if name:
         command += ["--name", name]
     if gpus:
