@@ -34,6 +34,7 @@ from tritonkit.bench import cpu, inputs, loadgen, report
 from tritonkit.client import metrics
 from tritonkit.export.pipeline import pytorch_weights_path
 from tritonkit.export.repository.record import RECORD_NAME
+from tritonkit.server import logs
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import ServerSettings
 from tritonkit.server.supervisor.base import ServerProcess
@@ -314,6 +315,7 @@ def wait_baseline(url: str, log: Path) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    logs.configure(logs.current_format())  # the supervisor's and watchdog's lines of an in-process server
     args.out = args.out or paths.bench_results()
     check_exported()
     os.sched_setaffinity(0, {int(cpu) for cpu in args.client_cpus.split(",")})

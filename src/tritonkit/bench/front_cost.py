@@ -20,6 +20,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
 from tritonkit import paths
+from tritonkit.server import logs
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import ServerSettings
 from tritonkit.server.supervisor.process import TritonServer
@@ -61,15 +62,16 @@ def medians_ms(settings: ServerSettings, requests: int, repeats: int) -> dict[st
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    logs.configure(logs.current_format())  # the supervisor's and watchdog's lines of an in-process server
     results = {}
-    logs = Path(tempfile.mkdtemp(prefix="tritonkit-front-cost-"))
+    log_dir = Path(tempfile.mkdtemp(prefix="tritonkit-front-cost-"))
     for front in (True, False):
         http, grpc, metrics = free_ports(3)
         settings = ServerSettings(admin_key=ADMIN_KEY, http_port=http, grpc_port=grpc, metrics_port=metrics,
                                   http_guard=front, repositories=(paths.model_repository(),))
         name = "front" if front else "direct"
         print(f"{name}: starting the server...", file=sys.stderr, flush=True)
-        with TritonServer(settings, log_path=logs / f"{name}.log"):
+        with TritonServer(settings, log_path=log_dir / f"{name}.log"):
             results[name] = medians_ms(settings, args.requests, args.repeats)
     results["added_ms"] = {protocol: round(statistics.median(results["front"][protocol])
                                            - statistics.median(results["direct"][protocol]), 3)

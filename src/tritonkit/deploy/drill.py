@@ -32,6 +32,7 @@ from pathlib import Path
 from tritonkit import catalog, paths
 from tritonkit.deploy.replicas import Layout, Replicas, ToolMissing, query, replica_name
 from tritonkit.loadtest import soak
+from tritonkit.server import logs
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import ServerSettings
 from tritonkit.server.supervisor.procfs import tritonserver_of
@@ -237,6 +238,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    logs.configure(logs.current_format())  # the supervisor's and watchdog's lines of an in-process server
     out = args.out or paths.bench_results()
     http, grpc, stats, prometheus = free_ports(4)
     layout = Layout.make(args.replicas, ServerSettings.from_env().admin_key, http_port=http, grpc_port=grpc,

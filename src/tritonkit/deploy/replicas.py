@@ -37,6 +37,7 @@ from pathlib import Path
 from tritonkit import paths, tools
 from tritonkit.client.health import ServerNotReady
 from tritonkit.cpus import usable_cpus
+from tritonkit.server import logs
 from tritonkit.server.errors import NoEngine, SettingsError
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import ADMIN_HEADER, LOOPBACK, ServerSettings
@@ -379,6 +380,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    logs.configure(logs.current_format())  # the supervisor's and watchdog's lines of an in-process server
     key = os.environ.get("TRITON_ADMIN_KEY")
     try:
         layout = Layout.make(args.replicas, key or ServerSettings.from_env().admin_key, http_port=args.http_port,

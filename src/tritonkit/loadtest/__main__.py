@@ -22,6 +22,7 @@ from tritonkit import paths
 from tritonkit.client import Client, metrics
 from tritonkit.client.health import is_ready
 from tritonkit.loadtest import slo
+from tritonkit.server import logs
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import ServerSettings
 from tritonkit.server.supervisor.process import TritonServer
@@ -57,6 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    logs.configure(logs.current_format())  # the supervisor's and watchdog's lines of an in-process server
     args.results = args.results or paths.reports() / "loadtest" / time.strftime("%Y%m%d-%H%M%S")
     args.results.mkdir(parents=True, exist_ok=True)
     if args.scenario == "rollout":

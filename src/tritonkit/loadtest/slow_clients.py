@@ -25,6 +25,7 @@ from pathlib import Path
 
 from tritonkit import paths
 from tritonkit.loadtest.soak import machine, own_server
+from tritonkit.server import logs
 from tritonkit.server.front.http_guard import BODY_TIMEOUT_S
 from tritonkit.server.settings import ServerSettings
 from tritonkit.server.supervisor.process import TritonServer
@@ -128,6 +129,7 @@ def _statuses(sample: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    logs.configure(logs.current_format())  # the supervisor's and watchdog's lines of an in-process server
     out = args.out or paths.bench_results()
     settings, started = own_server()
     log = out / "slow-clients-server.log"

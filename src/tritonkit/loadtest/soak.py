@@ -23,6 +23,7 @@ from pathlib import Path
 from tritonkit import paths
 from tritonkit.client import AsyncClient
 from tritonkit.loadtest import workload
+from tritonkit.server import logs
 from tritonkit.server.ports import free_ports
 from tritonkit.server.settings import ServerSettings
 from tritonkit.server.supervisor.process import TritonServer
@@ -155,6 +156,7 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    logs.configure(logs.current_format())  # the supervisor's and watchdog's lines of an in-process server
     out = args.out or paths.bench_results()
     settings, started = own_server()
     with TritonServer(settings, log_path=out / "soak-server.log") as server:
