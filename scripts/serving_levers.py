@@ -1,12 +1,12 @@
-"""Issue 14's levers that were measured and not kept (bench/results/TUNING.md, "Tried and not kept"), reproducible.
+"""Serving levers of issues 14 and 38, measured against what they replaced or beside it (bench/results/TUNING.md).
 
-    # 1. Classifier heads in the graph: copies of minilm_sentiment v2, lstm_sentiment_classifier and digit_resnet
-    #    whose graphs end in Softmax -> PROBABILITIES and ArgMax + LabelEncoder -> LABEL, and *_merged ensembles
-    #    without the Python postprocess step; serve them beside the shipped ones and compare in one server:
-    .venv/bin/python scripts/serving_levers.py heads /tmp/levers
+    # 1. Classifier heads in the graph, shipped (issue 38: export/convert/head.py), against the Python step they
+    #    replaced: *_python_head pipelines whose classifier answers logits to a Python softmax step (the old
+    #    ClassifierPostprocess, rebuilt here); serve them beside the shipped ones and compare in one server:
+    .venv/bin/python scripts/serving_levers.py python-heads /tmp/levers
     taskset -c 1 .venv/bin/python -m tritonkit.server --model-repository model_repository \\
         --model-repository ensembles --model-repository /tmp/levers
-    taskset -c 0 .venv/bin/python scripts/serving_levers.py load text_sentiment text_sentiment_merged
+    taskset -c 0 .venv/bin/python scripts/serving_levers.py load digit_classifier digit_classifier_python_head
 
     # 2. Static (calibrated) QDQ INT8 of the MiniLM encoder, with and without SmoothQuant, against the shipped
     #    dynamic scheme: min cosine to FP32 over the 180 held-out sentences and rows/s (one ORT thread)
@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import logging
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -38,59 +37,64 @@ from minilm_variants import min_cosines, rows_per_second, session
 
 from tritonkit import paths
 
-# (model, version, pipeline, its postprocess step): the pipelines whose last step only turns logits into labels
-HEADS = (("minilm_sentiment", "2", "text_sentiment", "sentiment_postprocess"),
-         ("lstm_sentiment_classifier", "1", "lstm_sentiment", "sentiment_postprocess"),
-         ("digit_resnet", "1", "digit_classifier", "digit_postprocess"))
+PIPELINES = ("text_sentiment", "lstm_sentiment", "digit_classifier")  # each ends at a classifier with its head
 TEXT = "The service was quick and the food was lovely."
+# The Python step every classifier pipeline ended with before issue 38, as it was (tritonkit.steps' BatchStep)
+PYTHON_HEAD = '''import numpy as np
+
+from tritonkit.steps import labels
+from tritonkit.steps.steps import BatchStep
 
 
-def with_head(graph, labels: list[str]):
-    """The classifier graph with its labels computed inside: Softmax -> PROBABILITIES, ArgMax -> LABEL (strings)."""
-    from onnx import TensorProto, helper
+class TritonPythonModel(BatchStep):
+    def setup(self):
+        self.labels = (self.model_dir / "labels.txt").read_text().split()
 
-    logits = next(output.name for output in graph.graph.output if output.name == "logits")
-    graph.graph.node.extend([
-        helper.make_node("Softmax", [logits], ["PROBABILITIES"], axis=-1),
-        helper.make_node("ArgMax", ["PROBABILITIES"], ["label_index"], axis=1, keepdims=1),
-        helper.make_node("LabelEncoder", ["label_index"], ["LABEL"], domain="ai.onnx.ml",
-                         keys_int64s=list(range(len(labels))), values_strings=labels, default_string="")])
-    graph.graph.output.extend([
-        helper.make_tensor_value_info("PROBABILITIES", TensorProto.FLOAT, ["batch", len(labels)]),
-        helper.make_tensor_value_info("LABEL", TensorProto.STRING, ["batch", 1])])
-    if not any(opset.domain == "ai.onnx.ml" for opset in graph.opset_import):
-        graph.opset_import.append(helper.make_opsetid("ai.onnx.ml", 2))
-    return graph
+    def read(self, request):
+        return self.rows(request, "logits")
+
+    def process(self, items):
+        results = []
+        for logits in items:
+            probabilities = labels.softmax(logits.astype(np.float32))
+            results.append({"LABEL": labels.top_labels(probabilities, self.labels), "PROBABILITIES": probabilities})
+        return results
+'''
 
 
-def heads(out: Path) -> None:
-    import onnx
+def python_heads(out: Path) -> None:
+    """``<pipeline>_python_head``: the shipped pipeline with its classifier's labels computed by a Python step."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
 
-    models, ensembles = paths.model_repository(), paths.ensembles()
+    def parse(path: Path):
+        return text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
+
     shutil.rmtree(out, ignore_errors=True)
-    for model, version, pipeline, postprocess in HEADS:
-        labels = (models / model / "labels.txt").read_text().split()
-        name = f"{model}_merged"
-        (out / name / version).mkdir(parents=True)
-        onnx.save(with_head(onnx.load(models / model / version / "model.onnx"), labels),
-                  out / name / version / "model.onnx")
-        config = (models / model / "config.pbtxt").read_text().replace(f'name: "{model}"', f'name: "{name}"')
-        config = re.sub(r"version_policy \{.*?\n\}\n", "", config, flags=re.S)
-        config = config.replace('  label_filename: "labels.txt"\n}', '  label_filename: "labels.txt"\n}\n'
-                                f'output {{\n  name: "PROBABILITIES"\n  data_type: TYPE_FP32\n  dims: {len(labels)}\n'
-                                '  label_filename: "labels.txt"\n}\n'
-                                'output {\n  name: "LABEL"\n  data_type: TYPE_STRING\n  dims: 1\n}', 1)
-        (out / name / "config.pbtxt").write_text(config)
-        shutil.copy(models / model / "labels.txt", out / name / "labels.txt")
-        steps = (ensembles / pipeline / "config.pbtxt").read_text().replace(f'name: "{pipeline}"',
-                                                                              f'name: "{pipeline}_merged"')
-        steps = steps.partition(f'  step {{\n    model_name: "{postprocess}"')[0]
-        steps = steps.replace(f'model_name: "{model}"', f'model_name: "{name}"').replace(
-            '    output_map {\n      key: "logits"\n      value: "logits"\n    }',
-            '    output_map {\n      key: "LABEL"\n      value: "LABEL"\n    }\n'
-            '    output_map {\n      key: "PROBABILITIES"\n      value: "PROBABILITIES"\n    }')
-        (out / f"{pipeline}_merged" / "1").mkdir(parents=True)
-        (out / f"{pipeline}_merged" / "config.pbtxt").write_text(steps + "}\n")
+    for pipeline in PIPELINES:
+        ensemble = parse(paths.ensembles() / pipeline / "config.pbtxt")
+        last = ensemble.ensemble_scheduling.step[-1]
+        model = parse(paths.model_repository() / last.model_name / "config.pbtxt")
+        logits = next(tensor for tensor in model.output if tensor.name == "logits")
+        step = model_config_pb2.ModelConfig(name=f"{pipeline}_python_step", backend="python",
+                                            max_batch_size=ensemble.max_batch_size)
+        step.input.add(name="logits", data_type=logits.data_type, dims=logits.dims)
+        step.output.extend(tensor for tensor in model.output if tensor.name in ("LABEL", "PROBABILITIES"))
+        step.dynamic_batching.default_queue_policy.max_queue_size = 4 * ensemble.max_batch_size
+        step.instance_group.add(kind=model_config_pb2.ModelInstanceGroup.KIND_CPU, count=1)
+        (out / step.name / "1").mkdir(parents=True)
+        (out / step.name / "1" / "model.py").write_text(PYTHON_HEAD)
+        shutil.copy(paths.model_repository() / last.model_name / "labels.txt", out / step.name / "labels.txt")
+        (out / step.name / "config.pbtxt").write_text(text_format.MessageToString(step))
+        ensemble.name = f"{pipeline}_python_head"
+        last.ClearField("output_map")
+        last.output_map["logits"] = "logits"
+        added = ensemble.ensemble_scheduling.step.add(model_name=step.name, model_version=-1)
+        added.input_map["logits"] = "logits"
+        for name in ("LABEL", "PROBABILITIES"):
+            added.output_map[name] = name
+        (out / ensemble.name / "1").mkdir(parents=True)
+        (out / ensemble.name / "config.pbtxt").write_text(text_format.MessageToString(ensemble))
     print(f"{out}: {', '.join(sorted(path.name for path in out.iterdir()))}")
 
 
@@ -211,8 +215,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("heads", help="write the heads-in-graph models and *_merged pipelines").add_argument(
-        "out", type=Path, help="a model repository folder to (re)write")
+    commands.add_parser("python-heads", help="write the *_python_head pipelines (the labels by a Python step, as "
+                        "before issue 38)").add_argument("out", type=Path, help="a model repository folder to write")
     loading = commands.add_parser("load", help="A/B/A/B closed-loop gRPC load on endpoints of the running server")
     loading.add_argument("endpoints", nargs="+")
     loading.add_argument("--url", default="127.0.0.1:8001")
@@ -221,8 +225,8 @@ def main(argv=None) -> int:
     loading.add_argument("--passes", type=int, default=2)
     commands.add_parser("static-int8", help="static QDQ INT8 of the encoder: fidelity and speed table")
     args = parser.parse_args(argv)
-    if args.command == "heads":
-        heads(args.out)
+    if args.command == "python-heads":
+        python_heads(args.out)
     elif args.command == "load":
         load(args)
     else:

@@ -141,7 +141,7 @@ def test_add_serves_a_hugging_face_classifier_as_a_text_endpoint(folder, inputs,
     source = getattr(own_models, folder)
     assert add("reviews", source, "--repository", repository, "--sample", own_models.text_sample) == 0
     assert sorted(p.name for p in repository.iterdir() if p.is_dir()) == [
-        "reviews", "reviews_model", "reviews_postprocess", "reviews_tokenizer"]
+        "reviews", "reviews_model", "reviews_tokenizer"]  # the labels come from the model's graph: no Python step
     assert lint_repositories([repository]) == []
     endpoint = config_of(repository, "reviews")
     assert endpoint.platform == "ensemble"
@@ -149,7 +149,7 @@ def test_add_serves_a_hugging_face_classifier_as_a_text_endpoint(folder, inputs,
     assert sorted(t.name for t in endpoint.output) == ["LABEL", "PROBABILITIES"]
     assert [t.name for t in config_of(repository, "reviews_model").input] == inputs
     classifier = AutoModelForSequenceClassification.from_pretrained(str(source), local_files_only=True).eval()
-    labels = (repository / "reviews_postprocess" / "labels.txt").read_text().split()
+    labels = (repository / "reviews_model" / "labels.txt").read_text().split()
     assert labels == [classifier.config.id2label[i] for i in range(classifier.config.num_labels)]
     tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
     served = Tokenizer.from_file(str(repository / "reviews_tokenizer" / "1" / "tokenizer.json"))
@@ -158,10 +158,14 @@ def test_add_serves_a_hugging_face_classifier_as_a_text_endpoint(folder, inputs,
         assert served.encode(text).ids == tokenizer(text)["input_ids"]
     feed = {name: array.astype(np.int64) for name, array in tokenizer(texts, padding=True, return_tensors="np").items()
             if name in inputs}
-    (logits,) = session(repository / "reviews_model" / "1" / "model.onnx").run(None, feed)
+    logits, label, probabilities = session(repository / "reviews_model" / "1" / "model.onnx").run(
+        ["logits", "LABEL", "PROBABILITIES"], feed)
     with torch.no_grad():
         expected = classifier(**{name: torch.from_numpy(array) for name, array in feed.items()}).logits.numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-4)
+    torch_probabilities = torch.softmax(torch.from_numpy(expected), dim=-1).numpy()
+    np.testing.assert_allclose(probabilities, torch_probabilities, atol=1e-4)
+    assert list(label[:, 0]) == [classifier.config.id2label[int(i)] for i in torch_probabilities.argmax(axis=-1)]
     step = config_of(repository, "reviews_tokenizer")
     assert step.parameters["allow_empty"].string_value == "true"
     assert int(step.parameters["max_tokens"].string_value) == min(512, classifier.config.max_position_embeddings)

@@ -32,7 +32,7 @@ REQUEST_TIMEOUT_S = 10
 CASES = [  # (stub's model, endpoint, signal, the fault's bound)
     ("minilm_tokenizer", "text_sentiment", signal.SIGKILL, 5.0),  # a pre-processing step
     ("minilm_sentiment", "text_sentiment", signal.SIGKILL, 5.0),  # an ONNX model in the Python ORT backend
-    ("sentiment_postprocess", "lstm_sentiment", signal.SIGKILL, 5.0),  # a post-processing step
+    ("lstm_sentiment_classifier", "lstm_sentiment", signal.SIGKILL, 5.0),  # the last step: labels in its graph
     ("lstm_tokenizer", "lstm_sentiment", signal.SIGSTOP, 15.0),  # a hung stub
 ]
 

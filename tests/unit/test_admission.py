@@ -44,7 +44,7 @@ def test_a_pipeline_admits_what_its_bottleneck_does(limits):
 
 
 def test_a_request_to_a_pipeline_counts_against_every_step_it_shares():
-    # Two pipelines share step "a" (as text_sentiment and lstm_sentiment share sentiment_postprocess).
+    # Two pipelines share step "a" (as text_sentiment and text_sentiment_fp32 share minilm_tokenizer).
     gate = admission.Admission({"a": 2, "p": 5, "q": 5}, {"p": ["a"], "q": ["a"]})
     assert gate.enter("p") is None and gate.enter("q") is None
     refusal = gate.enter("q")
@@ -57,8 +57,8 @@ def test_a_request_to_a_pipeline_counts_against_every_step_it_shares():
 
 def test_the_served_pipelines_count_against_their_steps():
     steps = admission.steps(paths.repositories())
-    assert steps["lstm_sentiment"] == ["lstm_tokenizer", "lstm_sentiment_classifier", "sentiment_postprocess"]
-    assert "sentiment_postprocess" in steps["text_sentiment"]
+    assert steps["lstm_sentiment"] == ["lstm_tokenizer", "lstm_sentiment_classifier"]
+    assert steps["text_sentiment"] == steps["text_sentiment_fp32"] == ["minilm_tokenizer", "minilm_sentiment"]
 
 
 def test_every_public_endpoint_has_a_limit(limits):

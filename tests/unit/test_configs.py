@@ -38,9 +38,11 @@ def test_committed_onnx_config_is_batchable_with_dynamic_batching(path):
 @pytest.mark.parametrize("name", sorted(name for name, spec in MODELS.items() if spec.labels))
 def test_classifier_config_names_its_label_file_for_class_count(name):
     config = parse_pbtxt((MODELS_ROOT / name / "config.pbtxt").read_text())
-    (labelled,) = [output for output in config.output if output.label_filename]
-    labels = (MODELS_ROOT / name / labelled.label_filename).read_text().splitlines()
-    assert tuple(labels) == MODELS[name].labels and labelled.dims[-1] == len(labels)
+    labelled = [output for output in config.output if output.label_filename]
+    assert sorted(output.name for output in labelled) == ["PROBABILITIES", "logits"]  # class_count names either
+    for output in labelled:
+        labels = (MODELS_ROOT / name / output.label_filename).read_text().splitlines()
+        assert tuple(labels) == MODELS[name].labels and output.dims[-1] == len(labels)
 
 
 @pytest.mark.parametrize("name", sorted(name for name, spec in MODELS.items() if len(spec.versions) > 1))
@@ -132,9 +134,26 @@ def test_minilm_endpoints_serve_the_latest_version_and_the_fp32_ones_pin_version
 
 
 def test_label_files_hold_the_catalog_labels():
-    assert (paths.ensembles() / "sentiment_postprocess" / "labels.txt").read_text().split() == list(
-        catalog.SENTIMENT_LABELS)
-    assert (paths.ensembles() / "digit_postprocess" / "labels.txt").read_text().split() == list(catalog.DIGIT_LABELS)
+    for model, labels in (("minilm_sentiment", catalog.SENTIMENT_LABELS), ("lstm_sentiment_classifier",
+                          catalog.SENTIMENT_LABELS), ("digit_resnet", catalog.DIGIT_LABELS)):
+        assert (paths.model_repository() / model / "labels.txt").read_text().split() == list(labels), model
+
+
+# issue 38: the classifiers answer their labels in their graphs; no Python step may come back behind them
+CLASSIFIER_PIPELINES = {"text_sentiment": "minilm_sentiment", "text_sentiment_fp32": "minilm_sentiment",
+                        "lstm_sentiment": "lstm_sentiment_classifier", "digit_classifier": "digit_resnet"}
+
+
+@pytest.mark.parametrize(("endpoint", "classifier"), sorted(CLASSIFIER_PIPELINES.items()))
+def test_a_classifier_pipeline_ends_at_its_model_with_one_python_step_before_it(endpoint, classifier):
+    steps = [step.model_name for step in _config(paths.ensembles() / endpoint).ensemble_scheduling.step]
+    assert steps[-1] == classifier and len(steps) == 2, steps
+    assert _config(paths.model_repository() / classifier).backend == "onnxruntime"
+    last = next(step for step in _config(paths.ensembles() / endpoint).ensemble_scheduling.step
+                if step.model_name == classifier)
+    assert sorted(last.output_map) == ["LABEL", "PROBABILITIES"]  # the graph's own labels, not logits
+    python_steps = [step for step in steps if (paths.ensembles() / step / "1" / "model.py").is_file()]
+    assert python_steps == steps[:1], python_steps  # only the pre-processing step (tokenizer or image) is Python
 
 
 def test_step_spec_refuses_an_unknown_step_class():
@@ -149,3 +168,7 @@ def test_every_batched_model_and_step_has_a_bounded_queue(path):
     config = parse_pbtxt(path.read_text())
     if config.platform != "ensemble":
         assert config.dynamic_batching.default_queue_policy.max_queue_size > 0, path
+
+
+def _config(folder: Path):
+    return parse_pbtxt((folder / "config.pbtxt").read_text())

@@ -23,3 +23,4 @@ def test_report_lists_the_largest_growth_first_with_the_command():
     text = markdown(report)
     assert "`python -m x`" in text and "9 answered" in text and "'error Timeout': 1" in text
     assert text.index("| tritonserver |") < text.index("| stub |")
+    assert "| **all 2 processes** | 280.0 | 284.0 | +1.43 % |" in text  # 200 + 80 -> 204 + 80

@@ -43,7 +43,7 @@ from tritonkit.server.supervisor.process import TritonServer
 ADMIN_KEY = "bench-admin-key-not-secret"
 SERVER_READY_TIMEOUT_S = 300  # two servers and two baselines load at once on the server CPUs
 TEXT_OUTPUTS = ("LABEL", "PROBABILITIES")
-TEXT_MODELS = ("minilm_tokenizer", "minilm_sentiment", "sentiment_postprocess", "text_sentiment")
+TEXT_MODELS = ("minilm_tokenizer", "minilm_sentiment", "text_sentiment")
 
 
 def parse_args(argv=None) -> argparse.Namespace:

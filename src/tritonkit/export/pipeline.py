@@ -2,8 +2,9 @@
 
 Every export, a built-in model's or a user's own (``export add``), goes the same way: build (train, load a
 checkpoint or read the user's file and convert it), check each version's graph, run it with ONNX Runtime against
-the source framework within the tolerance, record the figures, and only then write. ``Checked`` holds a model
-whose every version passed; ``write_versions`` puts it into a repository.
+the source framework within the tolerance, record the figures, and only then write. A classifier with labels gets
+them computed in its graph (``convert/head.py``), checked against the Python postprocess step on the same rows.
+``Checked`` holds a model whose every version passed; ``write_versions`` puts it into a repository.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tritonkit.export import ExportError
+from tritonkit.export.convert import head
 from tritonkit.export.convert.graph import check_graph
 from tritonkit.export.convert.quantize import quantize_int8
 from tritonkit.export.progress import step
@@ -94,13 +96,17 @@ def check_versions(spec: ModelSpec, built: Built, current: str, *, start: float,
             except ValueError as exc:
                 raise ExportError(f"{spec.name}: INT8 quantization failed: {exc}") from exc
     records, payloads, outputs = [], {}, {}
-    for version, (form, graph, tolerance) in graphs.items():
+    for version, (form, plain, tolerance) in graphs.items():
         label = f"{spec.name} v{version}"
+        # a classifier answers its labels itself: no Python postprocess step behind it
+        graph = head.with_head(plain, spec.labels) if spec.labels else plain
         check_graph(graph, label)
         rows = len(next(iter(built.holdout.values())))
         with step(f"{label}: parity with {spec.source} on {rows} rows"):
             outputs[version] = run_onnx(graph, built.holdout)
         errors = check_parity(label, outputs[version], built.expected, tolerance, spec.source)
+        if spec.labels:
+            errors[head.PROBABILITIES] = head.check_head(label, outputs[version], spec.labels)
         payloads[version] = graph.SerializeToString()
         records.append(ExportRecord(
             model=spec.name, version=version, source=spec.source, format=form, size_bytes=len(payloads[version]),

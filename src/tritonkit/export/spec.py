@@ -63,7 +63,8 @@ class ModelSpec:
         int8_scheme: how version 2 is quantized (quantize.Int8Scheme).
         int8_max_drop: when set, the export fails if version 2's held-out metric is more than this below
             version 1's: the bar for serving INT8 by default.
-        labels: class names of the classification output (written to ``labels.txt``).
+        labels: class names of the classification output ``logits`` (written to ``labels.txt``); the graph then
+            also answers ``PROBABILITIES`` and ``LABEL`` itself (``convert/head.py``).
         serving: batching, instances, threads and warm-up for ``config.pbtxt``.
         tensorrt: whether ``--tensorrt`` builds an engine (TensorRT has no ai.onnx.ml operators).
         fp16_atol: max absolute error of the TensorRT FP16 engine against ONNX Runtime.

@@ -33,7 +33,7 @@ USER_CLASSES = ("MixedUser", "SentimentUser", "LstmUser", "EmbeddingUser", "Digi
 ROLLOUT_MODEL = "lstm_sentiment_classifier"
 SERVER_READY_TIMEOUT_S = 180  # every model on 2 shared cores, with room for a busy machine
 ROLLOUT_MODELS = {"model_repository": [ROLLOUT_MODEL],
-                  "ensembles": ["lstm_tokenizer", "sentiment_postprocess", "lstm_sentiment"]}
+                  "ensembles": ["lstm_tokenizer", "lstm_sentiment"]}
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -151,6 +151,10 @@ def markdown(report: dict) -> str:
              "| process | baseline MiB | end MiB | growth |", "|---|---|---|---|"]
     for name, row in sorted(report["growth"].items(), key=lambda item: -item[1]["growth_percent"]):
         lines.append(f"| {name} | {row['baseline_mib']} | {row['end_mib']} | {row['growth_percent']:+.2f} % |")
+    start, end = (sum(row[key] for row in report["growth"].values()) for key in ("baseline_mib", "end_mib"))
+    if start > 0:  # what the server costs on a host: every model loaded, under load
+        lines.append(f"| **all {len(report['growth'])} processes** | {start:.1f} | {end:.1f} | "
+                     f"{(end - start) / start * 100:+.2f} % |")
     return "\n".join(lines) + "\n"
 
 

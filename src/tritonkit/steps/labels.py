@@ -1,17 +1,9 @@
-"""Logits -> probabilities and labels (no Triton imports)."""
+"""Logits -> probabilities and labels (no Triton imports): what the classifiers' post-processing step did, now the
+reference their in-graph heads are checked against at export (``export/convert/head.py``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-
-
-def read_labels(path: Path) -> list[str]:
-    labels = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not labels:
-        raise ValueError(f"{path} holds no labels; write one class name a line")
-    return labels
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from tritonkit import catalog
-from tritonkit.steps import RequestError, imaging, labels, movies, texts
+from tritonkit.steps import RequestError, imaging, movies, texts
 from tritonkit.steps.heartbeat import Heartbeat
 
 
@@ -123,23 +123,6 @@ class DigitImageStep(BatchStep):
 
     def process(self, items):
         return [{"pixel_values": pixels} for pixels in items]
-
-
-class ClassifierPostprocess(BatchStep):
-    """logits FP32 [classes] -> LABEL BYTES [1] and PROBABILITIES FP32 [classes], labels from labels.txt here."""
-
-    def setup(self):
-        self.labels = labels.read_labels(self.model_dir / "labels.txt")
-
-    def read(self, request):
-        return self.rows(request, "logits")
-
-    def process(self, items):
-        results = []
-        for logits in items:
-            probabilities = labels.softmax(logits.astype(np.float32))
-            results.append({"LABEL": labels.top_labels(probabilities, self.labels), "PROBABILITIES": probabilities})
-        return results
 
 
 class RecommenderStep(BatchStep):

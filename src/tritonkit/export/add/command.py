@@ -25,6 +25,7 @@ from tritonkit.export.add import detect, int8, write
 from tritonkit.export.add.sample import read_sample
 from tritonkit.export.add.source import Loaded
 from tritonkit.export.builtin.checkpoint import sha256_of
+from tritonkit.export.convert import head
 from tritonkit.export.convert.graph import (
     check_graph,
     columns_for_vectors,
@@ -43,7 +44,7 @@ from tritonkit.export.verify import check_parity, run_onnx
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")  # a Triton model name that is also a safe folder name
 DEFAULT_MAX_BATCH = 32
 LARGE_GRAPH_BYTES = 20 << 20  # above this a model serves like the built-in transformers: 2 instances x 2 threads
-TEXT_STEPS = ("_tokenizer", "_model", "_postprocess")  # a text endpoint NAME is NAME + these folders
+TEXT_STEPS = ("_tokenizer", "_model")  # a text endpoint NAME is NAME + these folders (its labels: in NAME_model)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +173,7 @@ def add(request: Request) -> list[ExportRecord]:
     loaded, options = _triton_ready(loaded, request)
     spec = ModelSpec(served, kind, f"added from {request.source.name}", lambda: None,
                      atol=request.atol or loaded.atol, metric_name=f"rows checked against {loaded.reference_name}",
-                     serving=options)
+                     serving=options, labels=loaded.text.labels if loaded.text is not None else ())
     built = Built(loaded.onnx_model, loaded.holdout, loaded.reference(loaded.holdout),
                   metric=lambda outputs: float(len(next(iter(outputs.values())))))
     checked = _renumber(check_versions(spec, built, source_sha256[:16], start=start, source_sha256=source_sha256),
@@ -334,6 +335,8 @@ def _with_int8(spec: ModelSpec, checked: Checked, version: int, source_sha256: s
     fp32 = checked.records[0]
     with step(f"{spec.name}: INT8 dynamic quantization"):
         graph = int8.quantized(checked.built.onnx_model, spec.name)
+    if spec.labels:  # the head after the quantized graph, as for FP32 (pipeline.check_versions)
+        graph = head.with_head(graph, spec.labels)
     label = f"{spec.name} v{version + 1} (INT8)"
     check_graph(graph, label)
     outputs = run_onnx(graph, checked.built.holdout)
@@ -343,6 +346,8 @@ def _with_int8(spec: ModelSpec, checked: Checked, version: int, source_sha256: s
         raise ExportError(f"{label} is refused, nothing was written: {'; '.join(missed)} (all: {shown}); serve FP32 "
                           "alone (leave out --int8)")
     errors = check_parity(label, outputs, checked.built.expected, float("inf"), spec.source)
+    if spec.labels:
+        errors[head.PROBABILITIES] = head.check_head(label, outputs, spec.labels)
     payload = graph.SerializeToString()
     record = dataclasses.replace(
         fp32, version=version + 1, format="ONNX INT8 (dynamic, per-channel, 7-bit weights)", size_bytes=len(payload),
@@ -367,12 +372,14 @@ def _write(request: Request, kind: str, spec: ModelSpec, checked: Checked, loade
               for name, array in checked.built.holdout.items()}
     if spec.serving.max_batch_size == 0:
         warmup = {}  # a fixed shape: the config's own dims
-    config = model_config(spec.name, checked.built.onnx_model, spec.serving, versions=tuple(versions),
+    served_graph = head.with_head(checked.built.onnx_model, spec.labels) if spec.labels else checked.built.onnx_model
+    config = model_config(spec.name, served_graph, spec.serving, labels=spec.labels, versions=tuple(versions),
                           warmup_dims=warmup if kind != detect.HUGGING_FACE else None)
     if adding_versions:
         write.check_same_signature(model_dir, config, spec.name)
     with write.staging(repository) as staged, step(f"writing {spec.name} into {repository}"):
-        write.write_model(staged, spec.name, checked.payloads, checked.records, config, command=request.command)
+        write.write_model(staged, spec.name, checked.payloads, checked.records, config, labels=spec.labels,
+                          command=request.command)
         if adding_versions:
             staged.versions[spec.name] = new_versions
         else:

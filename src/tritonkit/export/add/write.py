@@ -4,7 +4,7 @@ linted there, then moved into place by renames, so a failure at any step leaves 
 What lands (``NAME`` the model; a Hugging Face classifier is an endpoint of four folders):
 
     NAME/config.pbtxt, NAME/<version>/model.onnx and export.json, NAME/CARD.md
-    NAME (ensemble: TEXT -> LABEL, PROBABILITIES), NAME_tokenizer, NAME_model, NAME_postprocess
+    NAME (ensemble: TEXT -> LABEL, PROBABILITIES), NAME_tokenizer, NAME_model (its graph answers the labels)
 """
 
 from __future__ import annotations

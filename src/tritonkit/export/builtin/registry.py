@@ -191,26 +191,11 @@ STEPS: dict[str, StepSpec] = {
             parameters=MAX_TOKENS,
         ),
         StepSpec(
-            "sentiment_postprocess", "ClassifierPostprocess",
-            "logits -> LABEL (negative/positive) and PROBABILITIES in labels.txt order. "
-            "Code: src/tritonkit/steps/steps.py.",
-            inputs=(Like("minilm_sentiment", "logits"),),
-            outputs=(LABEL, Like("minilm_sentiment", "logits", "PROBABILITIES")),
-            labels=catalog.SENTIMENT_LABELS,
-        ),
-        StepSpec(
             "digit_preprocess", "DigitImageStep",
             "IMAGE (PNG, JPEG, BMP, WebP, GIF, TIFF; any size and aspect; modes 1, L, LA, P, RGB, RGBA; dark ink on "
             "light paper or light on dark) -> pixel_values made the way load_digits was; a blank or undecodable "
             "image is a 400. Code: src/tritonkit/steps/imaging.py and steps.py.",
             inputs=(IMAGE,), outputs=(Like("digit_resnet", "pixel_values"),),
-        ),
-        StepSpec(
-            "digit_postprocess", "ClassifierPostprocess",
-            'logits -> LABEL ("0".."9") and PROBABILITIES in labels.txt order. Code: src/tritonkit/steps/steps.py.',
-            inputs=(Like("digit_resnet", "logits"),),
-            outputs=(LABEL, Like("digit_resnet", "logits", "PROBABILITIES")),
-            labels=catalog.DIGIT_LABELS,
         ),
         StepSpec(
             catalog.RECOMMENDER_ENDPOINT, "RecommenderStep",
@@ -228,6 +213,10 @@ STEPS: dict[str, StepSpec] = {
     )
 }
 
+# A classifier's graph answers its labels itself (convert/head.py: Softmax, ArgMax, LabelEncoder), so no Python
+# postprocess step follows it: its pipelines take these two of its outputs (not its logits).
+CLASSIFIED = ("LABEL", "PROBABILITIES")
+
 # The MiniLM pipelines serve the latest version of their model (-1): INT8 (version 2) here, where both versions pass
 # issue 14's bar (`make export` refuses an INT8 version that misses it); TensorRT's FP16 engine (version 1) on a GPU
 # host, whose repository has no version 2. The *_fp32 pipelines pin version 1 (FP32): the same answers as the
@@ -244,7 +233,7 @@ TEXT_SENTIMENT = EnsembleSpec(
     "Public endpoint: TEXT (UTF-8) -> LABEL (negative/positive) and PROBABILITIES [negative, positive] from the "
     "fine-tuned MiniLM classifier, its latest version (INT8 version 2 on CPU: held-out accuracy within a point of "
     "FP32; text_sentiment_fp32 serves FP32 version 1).",
-    (Stage("minilm_tokenizer"), Stage("minilm_sentiment"), Stage("sentiment_postprocess")),
+    (Stage("minilm_tokenizer"), Stage("minilm_sentiment", outputs=CLASSIFIED)),
 )
 
 ENSEMBLES: dict[str, EnsembleSpec] = {
@@ -263,13 +252,13 @@ ENSEMBLES: dict[str, EnsembleSpec] = {
         EnsembleSpec(
             "lstm_sentiment",
             "Public endpoint: TEXT (UTF-8) -> LABEL and PROBABILITIES from the LSTM classifier (its own vocabulary).",
-            (Stage("lstm_tokenizer"), Stage("lstm_sentiment_classifier"), Stage("sentiment_postprocess")),
+            (Stage("lstm_tokenizer"), Stage("lstm_sentiment_classifier", outputs=CLASSIFIED)),
         ),
         EnsembleSpec(
             "digit_classifier",
             "Public endpoint: IMAGE (one digit as an encoded PNG/JPEG/BMP/WebP/GIF/TIFF file, any size) -> LABEL "
             '("0".."9") and PROBABILITIES [10].',
-            (Stage("digit_preprocess"), Stage("digit_resnet"), Stage("digit_postprocess")),
+            (Stage("digit_preprocess"), Stage("digit_resnet", outputs=CLASSIFIED)),
         ),
     )
 }

@@ -61,7 +61,7 @@ def model_config(
         name: model name (the folder name).
         onnx_model: the graph whose inputs and outputs the config declares.
         options: batching, instances, threads and warm-up.
-        labels: class names; the output whose last dim has this size gets ``label_filename``.
+        labels: class names; every output whose last dim has this size gets ``label_filename``.
         versions: version folders served; several are listed explicitly in ``version_policy``.
         warmup_dims: the warm-up request's dims by input (without the batch axis), where a zero row of
             ``WARMUP_SEQUENCE`` for every free dim would not fit the model (a user's model: its sample's shapes).
@@ -98,11 +98,13 @@ def model_config(
 
 
 def attach_labels(name: str, outputs: list[dict], labels: tuple[str, ...]) -> None:
-    for output in outputs:
-        if output["dims"] and output["dims"][-1] == len(labels):
-            output["label_filename"] = LABEL_FILE
-            return
-    raise ValueError(f"{name}: no output has a last dimension of {len(labels)} for the labels {labels}")
+    """``label_filename`` on every output with one value per class (``logits``, and ``PROBABILITIES`` where the
+    graph answers it): Triton's classification extension (``class_count``) then names the classes of either."""
+    matching = [output for output in outputs if output["dims"] and output["dims"][-1] == len(labels)]
+    if not matching:
+        raise ValueError(f"{name}: no output has a last dimension of {len(labels)} for the labels {labels}")
+    for output in matching:
+        output["label_filename"] = LABEL_FILE
 
 
 def _zero_warmup(inputs, dims: dict[str, tuple[int, ...]]) -> dict:

@@ -22,7 +22,7 @@ from tritonkit.export.repository.config import attach_labels
 HEADER_WIDTH = 110
 STEP_QUEUE_BATCHES = 4
 # The classes of tritonkit/steps/steps.py
-STEP_CLASSES = ("TokenizerStep", "DigitImageStep", "ClassifierPostprocess", "RecommenderStep")
+STEP_CLASSES = ("TokenizerStep", "DigitImageStep", "RecommenderStep")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,11 +78,14 @@ class StepSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
-    """One model of a pipeline; its tensors keep their names in the ensemble unless ``rename`` maps them."""
+    """One model of a pipeline; its tensors keep their names in the ensemble unless ``rename`` maps them, and
+    ``outputs`` (when given) are the only ones of its outputs the pipeline takes (a classifier's ``logits`` beside
+    the ``LABEL`` and ``PROBABILITIES`` its graph also answers)."""
 
     model: str
     version: int = -1  # -1: the version the model's policy serves
     rename: tuple[tuple[str, str], ...] = ()
+    outputs: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,14 +149,15 @@ def ensemble_config(spec: EnsembleSpec, configs: Mapping[str, object]):
     for stage in spec.stages:
         config = _config_of(configs, stage.model, spec.name)
         rename = dict(stage.rename)
+        taken = _taken_outputs(stage, config, spec.name)
         input_map = {tensor.name: rename.get(tensor.name, tensor.name) for tensor in config.input}
-        output_map = {tensor.name: rename.get(tensor.name, tensor.name) for tensor in config.output}
+        output_map = {tensor.name: rename.get(tensor.name, tensor.name) for tensor in taken}
         for tensor in config.input:
             outer = input_map[tensor.name]
             if outer not in produced:
                 inputs.setdefault(outer, _typed(outer, tensor))
             consumed.add(outer)
-        for tensor in config.output:
+        for tensor in taken:
             produced[output_map[tensor.name]] = _typed(output_map[tensor.name], tensor)
         steps.append({"model_name": stage.model, "model_version": stage.version,
                       "input_map": input_map, "output_map": output_map})
@@ -190,8 +194,18 @@ def _consumed_after_production(spec: EnsembleSpec, configs: Mapping[str, object]
         config = _config_of(configs, stage.model, spec.name)
         rename = dict(stage.rename)
         intermediates |= {rename.get(t.name, t.name) for t in config.input} & produced
-        produced |= {rename.get(t.name, t.name) for t in config.output}
+        produced |= {rename.get(t.name, t.name) for t in _taken_outputs(stage, config, spec.name)}
     return intermediates
+
+
+def _taken_outputs(stage: Stage, config, user: str) -> list:
+    if not stage.outputs:
+        return list(config.output)
+    missing = set(stage.outputs) - {tensor.name for tensor in config.output}
+    if missing:
+        raise ValueError(f"{user}: stage {stage.model} has no output {', '.join(sorted(missing))}; it has "
+                         f"{', '.join(tensor.name for tensor in config.output)}")
+    return [tensor for tensor in config.output if tensor.name in stage.outputs]
 
 
 def _step_batch_limit(step: str, ensembles: tuple[EnsembleSpec, ...], models: Mapping[str, object]) -> int:
