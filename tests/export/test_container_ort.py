@@ -21,7 +21,8 @@ for path in json.loads(sys.argv[1]):
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     feeds = dict(np.load(path + ".inputs.npz"))
     names = [output.name for output in session.get_outputs()]
-    np.savez(path + ".outputs.npz", **dict(zip(names, session.run(names, feeds))))
+    answers = [value.astype(str) if value.dtype == object else value for value in session.run(names, feeds)]
+    np.savez(path + ".outputs.npz", **dict(zip(names, answers)))  # labels as fixed-width text: no pickle
 print(ort.__version__)
 """
 
@@ -69,4 +70,7 @@ def test_every_exported_graph_answers_alike_in_the_containers_onnxruntime(export
     for copy, outputs in expected.items():
         theirs = np.load(f"{copy}.outputs.npz")
         for name, ours in outputs.items():
-            np.testing.assert_allclose(theirs[name], ours, atol=tolerance[copy], err_msg=f"{copy.name}: {name}")
+            if ours.dtype == object:  # a classifier's labels (its head): the same strings
+                assert theirs[name].tolist() == ours.astype(str).tolist(), f"{copy.name}: {name}"
+            else:
+                np.testing.assert_allclose(theirs[name], ours, atol=tolerance[copy], err_msg=f"{copy.name}: {name}")
