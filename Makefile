@@ -72,7 +72,7 @@ soak: export ## 10-minute soak under mixed HTTP and gRPC load; resident memory o
 drill: export tools ## REPLICAS replicas behind HAProxy (CONTAINERS=1: as containers): the split, the autoscaler's rule under load and idle, a failover; ~5 min, into bench/results/REPLICAS.md (REPLICAS_CONTAINERS.md)
 	$(PY) -m tritonkit.deploy.drill --replicas $(REPLICAS) $(if $(CONTAINERS),--containers)
 
-bench: export ## side-by-side benchmark (Flask+PyTorch vs Triton vs ORT in process), ~25 min, into bench/results/
+bench: export ## side-by-side benchmark (Flask+PyTorch vs Triton vs ORT in process), about 30 min, into bench/results/
 	$(PY) -m tritonkit.bench $(BENCH_ARGS)
 
 perf: tools ## Triton's perf_analyzer against the running server (same TRITON_ADMIN_KEY): every public endpoint, HTTP and gRPC, into reports/perf/

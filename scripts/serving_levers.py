@@ -8,7 +8,13 @@
         --model-repository ensembles --model-repository /tmp/levers
     taskset -c 0 .venv/bin/python scripts/serving_levers.py load digit_classifier digit_classifier_python_head
 
-    # 2. Static (calibrated) QDQ INT8 of the MiniLM encoder, with and without SmoothQuant, against the shipped
+    # 2. Fewer hops for digits: one Python step that decodes the image and runs digit_resnet's graph (its head
+    #    included) with ONNX Runtime in the same process, against the shipped two-step pipeline:
+    .venv/bin/python scripts/serving_levers.py merged-digits /tmp/levers
+    (serve as above, then) taskset -c 0 .venv/bin/python scripts/serving_levers.py load digit_classifier \\
+        digit_classifier_merged --concurrency 1
+
+    # 3. Static (calibrated) QDQ INT8 of the MiniLM encoder, with and without SmoothQuant, against the shipped
     #    dynamic scheme: min cosine to FP32 over the 180 held-out sentences and rows/s (one ORT thread)
     taskset -c 1 .venv/bin/python scripts/serving_levers.py static-int8
 
@@ -96,6 +102,52 @@ def python_heads(out: Path) -> None:
         (out / ensemble.name / "1").mkdir(parents=True)
         (out / ensemble.name / "config.pbtxt").write_text(text_format.MessageToString(ensemble))
     print(f"{out}: {', '.join(sorted(path.name for path in out.iterdir()))}")
+
+
+MERGED_DIGITS = '''import numpy as np
+import onnxruntime as ort
+
+from tritonkit.steps.steps import DigitImageStep
+
+
+class TritonPythonModel(DigitImageStep):
+    def setup(self):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(self.parameters["graph"], options, providers=["CPUExecutionProvider"])
+
+    def process(self, items):
+        label, probabilities = self.session.run(["LABEL", "PROBABILITIES"],
+                                                {"pixel_values": np.concatenate(items)})
+        results, start = [], 0
+        for pixels in items:
+            end = start + len(pixels)
+            results.append({"LABEL": label[start:end].astype(object), "PROBABILITIES": probabilities[start:end]})
+            start = end
+        return results
+'''
+
+
+def merged_digits(out: Path) -> None:
+    """``digit_classifier_merged``: decode + digit_resnet (with its head) in one Python step."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    ensemble = text_format.Parse((paths.ensembles() / "digit_classifier" / "config.pbtxt").read_text(),
+                                 model_config_pb2.ModelConfig())
+    step = model_config_pb2.ModelConfig(name="digit_classifier_merged", backend="python",
+                                        max_batch_size=ensemble.max_batch_size)
+    step.input.extend(ensemble.input)
+    step.output.extend(ensemble.output)
+    step.dynamic_batching.default_queue_policy.max_queue_size = 32
+    step.instance_group.add(kind=model_config_pb2.ModelInstanceGroup.KIND_CPU, count=1)
+    step.parameters["graph"].string_value = str(paths.model_repository() / "digit_resnet" / "1" / "model.onnx")
+    folder = out / step.name
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "1").mkdir(parents=True)
+    (folder / "1" / "model.py").write_text(MERGED_DIGITS)
+    (folder / "config.pbtxt").write_text(text_format.MessageToString(step))
+    print(f"{folder}")
 
 
 def _ticks(pid: int) -> int:
@@ -223,10 +275,14 @@ def main(argv=None) -> int:
     loading.add_argument("--concurrency", type=int, default=8)
     loading.add_argument("--seconds", type=float, default=8.0)
     loading.add_argument("--passes", type=int, default=2)
+    commands.add_parser("merged-digits", help="write digit_classifier_merged (decode + model in one Python "
+                        "step)").add_argument("out", type=Path, help="a model repository folder to write into")
     commands.add_parser("static-int8", help="static QDQ INT8 of the encoder: fidelity and speed table")
     args = parser.parse_args(argv)
     if args.command == "python-heads":
         python_heads(args.out)
+    elif args.command == "merged-digits":
+        merged_digits(args.out)
     elif args.command == "load":
         load(args)
     else:
