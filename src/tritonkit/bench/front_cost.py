@@ -1,4 +1,4 @@
-"""``python -m tritonkit.bench.front_cost``: what the front (server/guard.py, grpc_guard.py) adds to a request.
+"""``python -m tritonkit.bench.front_cost``: what the front (server/front/) adds to a request.
 
 Starts the embedded server twice, with the front and without (``HTTP_GUARD=0``), and times sequential requests to
 ``diabetes_regressor`` (a ten-feature linear model, so the hop is not lost in model time) over HTTP and gRPC: the

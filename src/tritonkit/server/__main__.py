@@ -33,12 +33,21 @@ from tritonkit.server.supervisor.base import READY_TIMEOUT_S
 from tritonkit.server.supervisor.process import TritonServer, missing_versions
 
 
+class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Names a default only where there is one to name: the others resolve from the environment (said in the help)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, "", argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tritonkit.server",
         description="Serve model_repository/ and ensembles/ with a real tritonserver (2.51.0). "
         "Every option defaults to its environment variable, then to the secure default.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Defaults,
     )
     parser.add_argument("--host", help="bind address [env HOST, default 127.0.0.1: loopback only]")
     parser.add_argument("--http-port", type=int, help="HTTP/REST port [env HTTP_PORT, default 8000]")
@@ -54,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         dest="http_guard",
         action="store_false",
         default=None,
-        help="serve tritonserver's HTTP, gRPC and metrics ports directly, without the front (server/guard.py): "
+        help="serve tritonserver's HTTP, gRPC and metrics ports directly, without the front (server/front/): "
         "malformed JSON then gets Triton 2.51's 500, an oversized shape can abort it, and health does not see a "
         "model the watchdog is recovering [env HTTP_GUARD=0]",
     )

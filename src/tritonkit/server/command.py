@@ -38,7 +38,7 @@ def tritonserver_args(
         repositories: model repository paths as the server sees them (host or container paths).
         backend_directory: where backends live; ``None`` keeps the server's default
             (``/opt/tritonserver/backends`` in the container).
-        private: where tritonserver's own endpoints listen, on loopback, when the front (server/guard.py)
+        private: where tritonserver's own endpoints listen, on loopback, when the front (server/front/)
             holds the public ports; ``None`` serves them directly on ``settings``' host and ports.
     """
     restricted = f"{','.join(RESTRICTED_APIS)}:{ADMIN_HEADER}={settings.admin_key}"
