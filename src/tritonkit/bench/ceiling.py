@@ -58,7 +58,7 @@ def digit_pipeline(session):
     """One batch of encoded images -> the model's answers, as the served pipeline does it, in one process."""
     from tritonkit.steps.imaging import image_pixels
 
-    def run(_, feed):
+    def run(feed):
         pixels = np.stack([image_pixels(png, row) for row, png in enumerate(feed["IMAGE"])])
         return session.run(None, {"pixel_values": pixels})
 
@@ -70,16 +70,14 @@ def png_feeds(batch: int) -> list[dict[str, list[bytes]]]:
     return [{"IMAGE": pngs[start : start + batch]} for start in range(0, len(pngs) - batch + 1, batch)]
 
 
-def rate(session, feeds: list[dict], seconds: float, run=None) -> float:
-    """Rows per second over ``seconds`` of back-to-back ``session.run`` calls, or ``run(None, feed)`` calls
-    (after one pass of warm-up)."""
-    run = run or session.run
+def rate(run, feeds: list[dict], seconds: float) -> float:
+    """Rows per second over ``seconds`` of back-to-back ``run(feed)`` calls (after one pass of warm-up)."""
     for feed in feeds[: max(1, len(feeds) // 4)]:
-        run(None, feed)
+        run(feed)
     rows, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         for feed in feeds:
-            run(None, feed)
+            run(feed)
             rows += len(next(iter(feed.values())))
             if time.perf_counter() - started >= seconds:
                 break
@@ -95,10 +93,10 @@ def measure(seconds: float) -> list[dict]:
         session = _session("digit_resnet" if model == PIPELINE else model, version)
         for batch in BATCHES:
             if model == PIPELINE:
-                value = rate(session, png_feeds(batch), seconds, digit_pipeline(session))
+                value = rate(digit_pipeline(session), png_feeds(batch), seconds)
             else:
                 feeds = digit_feeds(batch) if workload == "digits" else text_feeds(inputs.TEXT_SETS[workload](), batch)
-                value = rate(session, feeds, seconds)
+                value = rate(lambda feed, session=session: session.run(None, feed), feeds, seconds)
             results.append({"model": model, "version": version, "workload": workload, "batch": batch,
                             "rows_per_s": round(value, 2)})
             print(f"ceiling {model} v{version} {workload} batch {batch}: {value:.1f} rows/s", file=sys.stderr,
